@@ -1,1 +1,29 @@
+//! Recognizer's per-frame metadata: the people in a video frame with their bounding box,
+//! COCO-17 keypoints, track and action, attached to each `GstBuffer` as a [`PoseMeta`].
+//!
+//! Every Recognizer element reads and writes this one model; applications depend on this crate
+//! to read it:
+//!
+//! ```no_run
+//! use recognizer_meta::PoseMeta;
+//! # fn on_buffer(buffer: &gst::BufferRef) {
+//! if let Some(meta) = buffer.meta::<PoseMeta>() {
+//!     for person in meta.persons() {
+//!         println!("{:?} score {:.2} track {:?}", person.bbox, person.score, person.track());
+//!     }
+//! }
+//! # }
+//! ```
+//!
+//! The meta is a plain C struct (see [`ffi`]) registered under the GType name
+//! `RecognizerPoseMetaAPI`, so that C code can read it without linking Rust, and several copies of
+//! this crate in one process (an application and the plugin) share one registration.
 
+pub mod ffi;
+mod frame;
+mod meta;
+mod person;
+
+pub use frame::{FrameRecord, PersonRecord, ActionRecord};
+pub use meta::{PoseMeta, PoseMetaFlags, register};
+pub use person::{Action, Keypoint, Person, PersonFlags, Track, TrackState, KEYPOINT_NAMES, NUM_KEYPOINTS, SKELETON_EDGES};

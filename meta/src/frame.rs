@@ -1,0 +1,104 @@
+//! The JSON form of a frame's metadata (SPEC section 2), also the `eventsink` frame log:
+//! `{"stream":"cam0","frame":12,"pts_ns":400000000,"width":1920,"height":1080,"persons":[...]}`.
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Keypoint, Person, NUM_KEYPOINTS};
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct ActionRecord {
+    pub label: String,
+    pub class_id: u32,
+    pub score: f32,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct PersonRecord {
+    pub bbox: [f32; 4],
+    pub score: f32,
+    pub keypoints: Vec<[f32; 3]>,
+    pub track_id: Option<u64>,
+    pub track_state: Option<String>,
+    pub action: Option<ActionRecord>,
+}
+
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+pub struct FrameRecord {
+    pub stream: String,
+    pub frame: u64,
+    pub pts_ns: Option<u64>,
+    pub width: u32,
+    pub height: u32,
+    pub persons: Vec<PersonRecord>,
+}
+
+impl From<&Person> for PersonRecord {
+    fn from(p: &Person) -> Self {
+        let track = p.track();
+        Self {
+            bbox: p.bbox,
+            score: p.score,
+            keypoints: p.keypoints.iter().map(|k| [k.x, k.y, k.score]).collect(),
+            track_id: track.map(|t| t.id),
+            track_state: track.map(|t| t.state.as_str().to_string()),
+            action: p.action().map(|a| ActionRecord { label: a.label, class_id: a.class_id, score: a.score }),
+        }
+    }
+}
+
+impl PersonRecord {
+    /// The box, score and keypoints as a [`Person`] (track and action are not restored).
+    pub fn to_person(&self) -> Option<Person> {
+        if self.keypoints.len() != NUM_KEYPOINTS {
+            return None;
+        }
+        let mut kps = [Keypoint::default(); NUM_KEYPOINTS];
+        for (k, v) in kps.iter_mut().zip(&self.keypoints) {
+            *k = Keypoint { x: v[0], y: v[1], score: v[2] };
+        }
+        Some(Person::new(self.bbox, self.score, kps))
+    }
+}
+
+impl FrameRecord {
+    pub fn new(stream: &str, frame: u64, pts_ns: Option<u64>, width: u32, height: u32, persons: &[Person]) -> Self {
+        Self {
+            stream: stream.to_string(),
+            frame,
+            pts_ns,
+            width,
+            height,
+            persons: persons.iter().map(PersonRecord::from).collect(),
+        }
+    }
+
+    /// One line of JSON, without the trailing newline.
+    pub fn to_json_line(&self) -> String {
+        serde_json::to_string(self).expect("frame records always serialise")
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Track, TrackState};
+
+    #[test]
+    fn json_has_the_spec_fields_and_nulls() {
+        let mut p = Person::new([1.0, 2.0, 3.0, 4.0], 0.5, [Keypoint { x: 1.0, y: 2.0, score: 0.25 }; NUM_KEYPOINTS]);
+        let line = FrameRecord::new("cam0", 12, Some(400_000_000), 1920, 1080, &[p]).to_json_line();
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap();
+        assert_eq!(v["stream"], "cam0");
+        assert_eq!(v["frame"], 12);
+        assert_eq!(v["pts_ns"], 400_000_000u64);
+        assert_eq!(v["persons"][0]["keypoints"].as_array().unwrap().len(), 17);
+        assert!(v["persons"][0]["track_id"].is_null());
+        assert!(v["persons"][0]["action"].is_null());
+        p.set_track(Some(Track { id: 3, state: TrackState::Tracked, age: 4 }));
+        let line = FrameRecord::new("cam0", 13, None, 1920, 1080, &[p]).to_json_line();
+        let back: FrameRecord = serde_json::from_str(&line).unwrap();
+        assert_eq!(back.persons[0].track_id, Some(3));
+        assert_eq!(back.persons[0].track_state.as_deref(), Some("tracked"));
+        assert_eq!(back.persons[0].to_person().unwrap().bbox, [1.0, 2.0, 3.0, 4.0]);
+    }
+}
