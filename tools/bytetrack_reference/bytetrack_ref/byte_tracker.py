@@ -1,34 +1,20 @@
+# Patched from bytetracker 0.3.2 (PyPI, MIT, Copyright (c) 2022 Kadir Nar), a repackaging of
+# yolox/tracker/byte_tracker.py of the official ByteTrack repository (ifzhang/ByteTrack, MIT).
+# This file follows the official code path; every change against the package is listed in
+# ../README.md (R5..R12) and marked "PATCH Rn" below.
 import numpy as np
-import torch
-from bytetracker import matching
-from bytetracker.basetrack import BaseTrack, TrackState
-from bytetracker.kalman_filter import KalmanFilter
 
-
-def xywh2xyxy(x):
-    # Convert nx4 boxes from [x, y, w, h] to [x1, y1, x2, y2] where xy1=top-left, xy2=bottom-right
-    y = x.clone() if isinstance(x, torch.Tensor) else np.copy(x)
-    y[:, 0] = x[:, 0] - x[:, 2] / 2  # top left x
-    y[:, 1] = x[:, 1] - x[:, 3] / 2  # top left y
-    y[:, 2] = x[:, 0] + x[:, 2] / 2  # bottom right x
-    y[:, 3] = x[:, 1] + x[:, 3] / 2  # bottom right y
-    return y
-
-def xyxy2xywh(x):
-    # Convert nx4 boxes from [x1, y1, x2, y2] to [x, y, w, h] where xy1=top-left, xy2=bottom-right
-    y = x.clone() if isinstance(x, torch.Tensor) else np.copy(x)
-    y[:, 0] = (x[:, 0] + x[:, 2]) / 2  # x center
-    y[:, 1] = (x[:, 1] + x[:, 3]) / 2  # y center
-    y[:, 2] = x[:, 2] - x[:, 0]  # width
-    y[:, 3] = x[:, 3] - x[:, 1]  # height
-    return y
+# PATCH R5: no torch import; relative imports.
+from . import matching
+from .basetrack import BaseTrack, TrackState
+from .kalman_filter import KalmanFilter
 
 
 class STrack(BaseTrack):
     shared_kalman = KalmanFilter()
 
-    def __init__(self, tlwh, score, cls):
-
+    def __init__(self, tlwh, score, det_index=None):
+        super().__init__()  # PATCH R1: BaseTrack init, as in the official code
         # wait activate
         self._tlwh = np.asarray(tlwh, dtype=float)
         self.kalman_filter = None
@@ -37,7 +23,9 @@ class STrack(BaseTrack):
 
         self.score = score
         self.tracklet_len = 0
-        self.cls = cls
+        # PATCH R11 (bookkeeping only, no effect on the algorithm): the row of the input
+        # detection this STrack was made from / last updated with.
+        self.det_index = det_index
 
     def predict(self):
         mean_state = self.mean.copy()
@@ -71,6 +59,7 @@ class STrack(BaseTrack):
         # self.is_activated = True
         self.frame_id = frame_id
         self.start_frame = frame_id
+        # det_index is already the one of this detection (R11)
 
     def re_activate(self, new_track, frame_id, new_id=False):
         self.mean, self.covariance = self.kalman_filter.update(
@@ -83,7 +72,7 @@ class STrack(BaseTrack):
         if new_id:
             self.track_id = self.next_id()
         self.score = new_track.score
-        self.cls = new_track.cls
+        self.det_index = new_track.det_index  # R11
 
     def update(self, new_track, frame_id):
         """
@@ -103,6 +92,7 @@ class STrack(BaseTrack):
         self.is_activated = True
 
         self.score = new_track.score
+        self.det_index = new_track.det_index  # R11
 
     @property
     # @jit(nopython=True)
@@ -160,56 +150,63 @@ class STrack(BaseTrack):
 
 
 class BYTETracker(object):
-    def __init__(self, track_thresh=0.45, track_buffer=25, match_thresh=0.8, frame_rate=30):
+    # PATCH R6: the official constructor takes `args` (track_thresh, track_buffer, match_thresh,
+    # mot20) and frame_rate; the package had other defaults (0.45, 25) and no mot20. Here the same
+    # parameters as keywords with the official demo defaults.
+    def __init__(self, track_thresh=0.5, track_buffer=30, match_thresh=0.8, mot20=False, frame_rate=30):
         self.tracked_stracks = []  # type: list[STrack]
         self.lost_stracks = []  # type: list[STrack]
         self.removed_stracks = []  # type: list[STrack]
 
         self.frame_id = 0
-        self.track_buffer = track_buffer
-
         self.track_thresh = track_thresh
+        self.track_buffer = track_buffer
         self.match_thresh = match_thresh
+        self.mot20 = mot20
         # self.det_thresh = track_thresh
         self.det_thresh = track_thresh + 0.1
         self.buffer_size = int(frame_rate / 30.0 * track_buffer)
         self.max_time_lost = self.buffer_size
         self.kalman_filter = KalmanFilter()
+        # PATCH R2: ids per tracker instance (the official counter is global to the process).
+        BaseTrack.reset_count()
 
-    def update(self, dets, _):
+    def update(self, output_results):
+        """One frame of detections, Nx5 (x1, y1, x2, y2, score) in image pixels.
+
+        PATCH R7: the official signature is update(output_results, img_info, img_size) and divides
+        the boxes by scale = min(img_size / img_info); that is 1 here (boxes already in image
+        pixels), so the division is left out. With 5 columns the official code takes the score
+        from column 4, as here.
+        """
         self.frame_id += 1
         activated_starcks = []
         refind_stracks = []
         lost_stracks = []
         removed_stracks = []
 
-        xyxys = dets[:, 0:4]
-        xywh = xyxy2xywh(xyxys)
-        confs = dets[:, 4]
-        clss = dets[:, 5]
+        output_results = np.asarray(output_results, dtype=np.float64).reshape(-1, 5)
+        scores = output_results[:, 4]
+        bboxes = output_results[:, :4]  # x1y1x2y2
+        row_index = np.arange(len(output_results))
 
-        classes = clss.numpy()
-        xyxys = xyxys.numpy()
-        confs = confs.numpy()
-
-        remain_inds = confs > self.track_thresh
-        inds_low = confs > 0.1
-        inds_high = confs < self.track_thresh
+        remain_inds = scores > self.track_thresh
+        inds_low = scores > 0.1
+        inds_high = scores < self.track_thresh
 
         inds_second = np.logical_and(inds_low, inds_high)
-
-        dets_second = xywh[inds_second]
-        dets = xywh[remain_inds]
-
-        scores_keep = confs[remain_inds]
-        scores_second = confs[inds_second]
-
-        clss_keep = classes[remain_inds]
-        clss_second = classes[remain_inds]
+        dets_second = bboxes[inds_second]
+        dets = bboxes[remain_inds]
+        scores_keep = scores[remain_inds]
+        scores_second = scores[inds_second]
+        rows_keep = row_index[remain_inds]
+        rows_second = row_index[inds_second]
 
         if len(dets) > 0:
             """Detections"""
-            detections = [STrack(xyxy, s, c) for (xyxy, s, c) in zip(dets, scores_keep, clss_keep)]
+            # PATCH R8: top-left x/y/w/h as in the official code (the package passed the
+            # centre x/y/w/h here, so the Kalman filter tracked a shifted box).
+            detections = [STrack(STrack.tlbr_to_tlwh(tlbr), s, int(r)) for (tlbr, s, r) in zip(dets, scores_keep, rows_keep)]
         else:
             detections = []
 
@@ -227,8 +224,8 @@ class BYTETracker(object):
         # Predict the current location with KF
         STrack.multi_predict(strack_pool)
         dists = matching.iou_distance(strack_pool, detections)
-        # if not self.args.mot20:
-        dists = matching.fuse_score(dists, detections)
+        if not self.mot20:  # PATCH R6: as the official `if not self.args.mot20`
+            dists = matching.fuse_score(dists, detections)
         matches, u_track, u_detection = matching.linear_assignment(dists, thresh=self.match_thresh)
 
         for itracked, idet in matches:
@@ -245,7 +242,10 @@ class BYTETracker(object):
         # association the untrack to the low score detections
         if len(dets_second) > 0:
             """Detections"""
-            detections_second = [STrack(xywh, s, c) for (xywh, s, c) in zip(dets_second, scores_second, clss_second)]
+            # PATCH R9: the package zipped with the classes of the *high* detections here
+            # (clss_second = classes[remain_inds]), which silently drops low-score detections
+            # when there are fewer high ones; and it used centre x/y/w/h (R8).
+            detections_second = [STrack(STrack.tlbr_to_tlwh(tlbr), s, int(r)) for (tlbr, s, r) in zip(dets_second, scores_second, rows_second)]
         else:
             detections_second = []
         r_tracked_stracks = [strack_pool[i] for i in u_track if strack_pool[i].state == TrackState.Tracked]
@@ -270,8 +270,8 @@ class BYTETracker(object):
         """Deal with unconfirmed tracks, usually tracks with only one beginning frame"""
         detections = [detections[i] for i in u_detection]
         dists = matching.iou_distance(unconfirmed, detections)
-        # if not self.args.mot20:
-        dists = matching.fuse_score(dists, detections)
+        if not self.mot20:  # PATCH R6
+            dists = matching.fuse_score(dists, detections)
         matches, u_unconfirmed, u_detection = matching.linear_assignment(dists, thresh=0.7)
         for itracked, idet in matches:
             unconfirmed[itracked].update(detections[idet], self.frame_id)
@@ -306,23 +306,25 @@ class BYTETracker(object):
         self.tracked_stracks, self.lost_stracks = remove_duplicate_stracks(self.tracked_stracks, self.lost_stracks)
         # get scores of lost tracks
         output_stracks = [track for track in self.tracked_stracks if track.is_activated]
-        outputs = []
-        for t in output_stracks:
-            output = []
-            tlwh = t.tlwh
-            tid = t.track_id
-            tlwh = np.expand_dims(tlwh, axis=0)
-            xyxy = xywh2xyxy(tlwh)
-            xyxy = np.squeeze(xyxy, axis=0)
-            output.extend(xyxy)
-            output.append(tid)
-            output.append(t.cls)
-            output.append(t.score)
-            outputs.append(output)
 
-        outputs = np.array(outputs)
+        # PATCH R10: return the STrack objects as the official code does (the package converted
+        # tlwh with a centre-based xywh2xyxy and returned an array with a class column).
+        return output_stracks
 
-        return outputs
+    def predict_only(self):
+        """EXTENSION R12 (not in the official code): a frame on which no detector ran.
+
+        Advances the frame counter and runs the same Kalman prediction that update() would run
+        on its pool (activated tracked tracks + lost tracks, velocity of h zeroed for non-tracked
+        ones), and returns the activated tracked tracks with their predicted boxes. No track
+        changes state, none is born, matched or removed; unconfirmed tracks are not predicted
+        (update() never predicts them either). The Rust tracker's predict_only() does the same.
+        """
+        self.frame_id += 1
+        tracked_stracks = [t for t in self.tracked_stracks if t.is_activated]
+        strack_pool = joint_stracks(tracked_stracks, self.lost_stracks)
+        STrack.multi_predict(strack_pool)
+        return [track for track in self.tracked_stracks if track.is_activated]
 
 
 def joint_stracks(tlista, tlistb):

@@ -1,3 +1,5 @@
+# Unmodified from bytetracker 0.3.2 (PyPI, MIT, Copyright (c) 2022 Kadir Nar), which has the same
+# formulas as yolox/tracker/kalman_filter.py of the official ByteTrack repository (MIT).
 import numpy as np
 import scipy.linalg
 

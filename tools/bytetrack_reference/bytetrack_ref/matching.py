@@ -1,9 +1,17 @@
+# Patched from bytetracker 0.3.2 (PyPI, MIT, Copyright (c) 2022 Kadir Nar), a repackaging of
+# yolox/tracker/matching.py of the official ByteTrack repository (MIT).
+# Patches (see ../README.md):
+#   R3 relative import of kalman_filter (the package imports itself by its installed name).
+#   R4 bbox_ious: the official code uses cython_bbox.bbox_overlaps on float64 arrays (boxes are
+#      made contiguous with dtype=np.float); the package re-implemented it with Python loops on
+#      float32. Here: the same formula as cython_bbox (the "+1" pixel convention), vectorised,
+#      in float64, element by element the same operations in the same order.
 import lap
 import numpy as np
 import scipy
 from scipy.spatial.distance import cdist
 
-from bytetracker import kalman_filter
+from . import kalman_filter
 
 
 def merge_matches(m1, m2, shape):
@@ -56,11 +64,11 @@ def ious(atlbrs, btlbrs):
 
     :rtype ious np.ndarray
     """
-    ious = np.zeros((len(atlbrs), len(btlbrs)), dtype=np.float32)
+    ious = np.zeros((len(atlbrs), len(btlbrs)), dtype=np.float64)
     if ious.size == 0:
         return ious
 
-    ious = bbox_ious(np.ascontiguousarray(atlbrs, dtype=np.float32), np.ascontiguousarray(btlbrs, dtype=np.float32))
+    ious = bbox_ious(np.ascontiguousarray(atlbrs, dtype=np.float64), np.ascontiguousarray(btlbrs, dtype=np.float64))
 
     return ious
 
@@ -182,6 +190,7 @@ def fuse_score(cost_matrix, detections):
 
 def bbox_ious(boxes, query_boxes):
     """
+    Same result as cython_bbox.bbox_overlaps (float64, "+1" areas), vectorised.
     Parameters
     ----------
     boxes: (N, 4) ndarray of float
@@ -190,17 +199,15 @@ def bbox_ious(boxes, query_boxes):
     -------
     overlaps: (N, K) ndarray of overlap between boxes and query_boxes
     """
-    N = boxes.shape[0]
-    K = query_boxes.shape[0]
-    overlaps = np.zeros((N, K), dtype=np.float32)
-
-    for k in range(K):
-        box_area = (query_boxes[k, 2] - query_boxes[k, 0] + 1) * (query_boxes[k, 3] - query_boxes[k, 1] + 1)
-        for n in range(N):
-            iw = min(boxes[n, 2], query_boxes[k, 2]) - max(boxes[n, 0], query_boxes[k, 0]) + 1
-            if iw > 0:
-                ih = min(boxes[n, 3], query_boxes[k, 3]) - max(boxes[n, 1], query_boxes[k, 1]) + 1
-                if ih > 0:
-                    ua = float((boxes[n, 2] - boxes[n, 0] + 1) * (boxes[n, 3] - boxes[n, 1] + 1) + box_area - iw * ih)
-                    overlaps[n, k] = iw * ih / ua
-    return overlaps
+    boxes = np.asarray(boxes, dtype=np.float64)
+    query_boxes = np.asarray(query_boxes, dtype=np.float64)
+    b = boxes[:, None, :]
+    q = query_boxes[None, :, :]
+    box_area = (q[..., 2] - q[..., 0] + 1) * (q[..., 3] - q[..., 1] + 1)
+    iw = np.minimum(b[..., 2], q[..., 2]) - np.maximum(b[..., 0], q[..., 0]) + 1
+    ih = np.minimum(b[..., 3], q[..., 3]) - np.maximum(b[..., 1], q[..., 1]) + 1
+    ua = (b[..., 2] - b[..., 0] + 1) * (b[..., 3] - b[..., 1] + 1) + box_area - iw * ih
+    valid = (iw > 0) & (ih > 0)
+    with np.errstate(divide="ignore", invalid="ignore"):
+        overlaps = np.where(valid, (iw * ih) / np.where(valid, ua, 1.0), 0.0)
+    return overlaps.astype(np.float64)
