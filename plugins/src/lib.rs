@@ -1,1 +1,29 @@
+//! Recognizer: GStreamer elements for real-time, skeleton-based human action recognition.
+//!
+//! Elements: `rtmopose` (multi-person pose estimation) and `eventsink` (frame log). They share
+//! the per-frame metadata of the `recognizer-meta` crate.
 
+mod eventsink;
+pub mod onnx;
+pub mod pose_model;
+mod rtmopose;
+pub mod video;
+
+fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    recognizer_meta::register();
+    rtmopose::register(plugin)?;
+    eventsink::register(plugin)?;
+    Ok(())
+}
+
+gst::plugin_define!(
+    recognizer,
+    env!("CARGO_PKG_DESCRIPTION"),
+    plugin_init,
+    concat!(env!("CARGO_PKG_VERSION"), "-", env!("COMMIT_ID")),
+    "MIT/X11",
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_NAME"),
+    env!("CARGO_PKG_REPOSITORY"),
+    env!("BUILD_REL_DATE")
+);

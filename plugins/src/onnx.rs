@@ -1,0 +1,239 @@
+//! ONNX Runtime for the elements: finding the shared library, the process-wide environment, and
+//! sessions on the requested device with an honest report of the execution provider in use.
+
+use std::{
+    fmt,
+    path::{Path, PathBuf},
+    str::FromStr,
+    sync::{LazyLock, OnceLock},
+};
+
+use ort::{
+    ep::{self, ExecutionProvider},
+    environment::Environment,
+    session::Session,
+    value::ValueType,
+};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("recognizer-onnx", gst::DebugColorFlags::empty(), Some("Recognizer ONNX Runtime loading"))
+});
+
+/// Folder where `scripts/setup` installs the library, fixed at build time.
+pub const SETUP_ORT_DIR: &str = env!("RECOGNIZER_SETUP_ORT_DIR");
+
+/// The loaded library and the environment every session of this process shares.
+pub struct Runtime {
+    pub library: PathBuf,
+    pub environment: Environment,
+}
+
+/// The library files tried, in order: `ORT_DYLIB_PATH`, the set-up folder, the loader path.
+fn library_candidates() -> Vec<PathBuf> {
+    if let Some(path) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
+        // An explicit choice is the only candidate: silently loading another would hide mistakes.
+        return vec![PathBuf::from(path)];
+    }
+    let mut candidates = Vec::new();
+    if let Ok(entries) = std::fs::read_dir(SETUP_ORT_DIR) {
+        let mut libs: Vec<PathBuf> = entries
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so")))
+            .collect();
+        // The shortest name (`libonnxruntime.so`, a link to the versioned file) first.
+        libs.sort_by_key(|p| p.as_os_str().len());
+        candidates.extend(libs);
+    }
+    candidates.push(PathBuf::from("libonnxruntime.so"));
+    candidates.push(PathBuf::from("libonnxruntime.so.1"));
+    candidates
+}
+
+/// Loads ONNX Runtime once per process. The error names every file tried.
+pub fn runtime() -> Result<&'static Runtime, String> {
+    static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
+    RUNTIME
+        .get_or_init(|| {
+            let mut failures = Vec::new();
+            for path in library_candidates() {
+                match ort::init_from(&path) {
+                    Ok(builder) => match builder.with_name("recognizer").build() {
+                        Ok(environment) => {
+                            gst::info!(CAT, "loaded ONNX Runtime from {}", path.display());
+                            return Ok(Runtime { library: path, environment });
+                        }
+                        Err(e) => failures.push(format!("{}: {e}", path.display())),
+                    },
+                    Err(e) => {
+                        gst::debug!(CAT, "could not load ONNX Runtime from {}: {e}", path.display());
+                        failures.push(e.to_string());
+                    }
+                }
+            }
+            Err(format!(
+                "could not load the ONNX Runtime library (run scripts/setup, or set ORT_DYLIB_PATH to libonnxruntime.so 1.30 or newer); tried: {}",
+                failures.join("; ")
+            ))
+        })
+        .as_ref()
+        .map_err(Clone::clone)
+}
+
+/// Where a model runs.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Device {
+    Cpu,
+    Cuda(i32),
+}
+
+impl FromStr for Device {
+    type Err = String;
+
+    fn from_str(s: &str) -> Result<Self, String> {
+        let s = s.trim();
+        match s {
+            "cpu" => Ok(Self::Cpu),
+            "cuda" => Ok(Self::Cuda(0)),
+            _ => s
+                .strip_prefix("cuda:")
+                .and_then(|n| n.parse::<i32>().ok())
+                .filter(|n| *n >= 0)
+                .map(Self::Cuda)
+                .ok_or_else(|| format!("invalid device '{s}': expected 'cpu', 'cuda' or 'cuda:N' (N = GPU index)")),
+        }
+    }
+}
+
+impl fmt::Display for Device {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            Self::Cpu => f.write_str("cpu"),
+            Self::Cuda(n) => write!(f, "cuda:{n}"),
+        }
+    }
+}
+
+/// What to load and where.
+#[derive(Clone, Debug)]
+pub struct SessionRequest<'a> {
+    pub model: &'a Path,
+    pub device: Device,
+    /// With `device` CUDA and no usable CUDA: run on the CPU instead of failing.
+    pub fallback_to_cpu: bool,
+    /// ONNX Runtime intra-op threads; 0 = its default (one per physical core).
+    pub threads: usize,
+}
+
+/// A session and the execution provider it really uses.
+pub struct LoadedSession {
+    pub session: Session,
+    /// `CPUExecutionProvider` or `CUDAExecutionProvider`.
+    pub execution_provider: &'static str,
+    /// Why the requested device was not used, when it fell back to the CPU.
+    pub fallback_reason: Option<String>,
+}
+
+/// One model input or output, for contract checks and error messages.
+#[derive(Clone, Debug, PartialEq)]
+pub struct TensorInfo {
+    pub name: String,
+    /// -1 for dynamic dimensions.
+    pub shape: Vec<i64>,
+    pub element: String,
+}
+
+impl fmt::Display for TensorInfo {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let dims: Vec<String> = self.shape.iter().map(|d| if *d < 0 { "?".into() } else { d.to_string() }).collect();
+        write!(f, "{} [{}] {}", self.name, dims.join(","), self.element)
+    }
+}
+
+fn tensor_info(name: &str, ty: &ValueType) -> TensorInfo {
+    match ty {
+        ValueType::Tensor { ty, shape, .. } => {
+            TensorInfo { name: name.to_string(), shape: shape.iter().copied().collect(), element: format!("{ty:?}").to_lowercase() }
+        }
+        other => TensorInfo { name: name.to_string(), shape: Vec::new(), element: format!("{other:?}") },
+    }
+}
+
+/// The session's inputs and outputs.
+pub fn describe(session: &Session) -> (Vec<TensorInfo>, Vec<TensorInfo>) {
+    let inputs = session.inputs().iter().map(|i| tensor_info(i.name(), i.dtype())).collect();
+    let outputs = session.outputs().iter().map(|o| tensor_info(o.name(), o.dtype())).collect();
+    (inputs, outputs)
+}
+
+/// "inputs: a [1,3] float32; outputs: b [?,60] float32", for error messages.
+pub fn describe_text(inputs: &[TensorInfo], outputs: &[TensorInfo]) -> String {
+    let join = |v: &[TensorInfo]| v.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
+    format!("inputs: {}; outputs: {}", join(inputs), join(outputs))
+}
+
+fn build(request: &SessionRequest<'_>, runtime: &Runtime, cuda: Option<i32>) -> Result<Session, String> {
+    let model = request.model.display();
+    let err = |e: &dyn fmt::Display| format!("could not load {model} as an ONNX model: {e}");
+    let mut builder = Session::builder(&runtime.environment).map_err(|e| err(&e))?;
+    if request.threads > 0 {
+        builder = builder.with_intra_threads(request.threads).map_err(|e| err(&e))?;
+    }
+    builder = builder.with_inter_threads(1).map_err(|e| err(&e))?;
+    if let Some(id) = cuda {
+        builder = builder
+            .with_execution_providers([ep::CUDA::default().with_device_id(id).build().error_on_failure()])
+            .map_err(|e| format!("CUDA execution provider (device {id}) could not be enabled: {e}"))?;
+    }
+    builder.commit_from_file(request.model).map_err(|e| err(&e))
+}
+
+/// Loads a model on the requested device; falls back to the CPU when allowed.
+pub fn load_session(request: &SessionRequest<'_>) -> Result<LoadedSession, String> {
+    let model = request.model;
+    if !model.is_file() {
+        return Err(format!("model file {} does not exist or is not a file", model.display()));
+    }
+    let runtime = runtime()?;
+    match request.device {
+        Device::Cpu => Ok(LoadedSession {
+            session: build(request, runtime, None)?,
+            execution_provider: "CPUExecutionProvider",
+            fallback_reason: None,
+        }),
+        Device::Cuda(id) => {
+            let attempt = match ep::CUDA::is_available() {
+                Ok(true) => build(request, runtime, Some(id)),
+                Ok(false) => Err(format!(
+                    "device=cuda:{id} was requested but the ONNX Runtime library {} has no CUDA execution provider (a CPU-only build; the onnxruntime-gpu build with CUDA 13 and cuDNN 9 is needed)",
+                    runtime.library.display()
+                )),
+                Err(e) => Err(format!("could not query ONNX Runtime's execution providers: {e}")),
+            };
+            match attempt {
+                Ok(session) => Ok(LoadedSession { session, execution_provider: "CUDAExecutionProvider", fallback_reason: None }),
+                Err(reason) if request.fallback_to_cpu => Ok(LoadedSession {
+                    session: build(request, runtime, None)?,
+                    execution_provider: "CPUExecutionProvider",
+                    fallback_reason: Some(reason),
+                }),
+                Err(reason) => Err(format!("{reason}; set fallback-to-cpu=true to run on the CPU instead")),
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn devices_parse() {
+        assert_eq!("cpu".parse::<Device>(), Ok(Device::Cpu));
+        assert_eq!("cuda".parse::<Device>(), Ok(Device::Cuda(0)));
+        assert_eq!("cuda:3".parse::<Device>(), Ok(Device::Cuda(3)));
+        let err = "gpu".parse::<Device>().unwrap_err();
+        assert!(err.contains("'gpu'") && err.contains("cuda:N"), "{err}");
+        assert!("cuda:-1".parse::<Device>().is_err());
+        assert_eq!(Device::Cuda(2).to_string(), "cuda:2");
+    }
+}

@@ -1,0 +1,361 @@
+use std::{
+    path::PathBuf,
+    sync::{LazyLock, Mutex},
+};
+
+use gst::{glib, prelude::*, subclass::prelude::*};
+use gst_base::subclass::prelude::*;
+use recognizer_core::pose::{DecodeParams, PoseDetection};
+use recognizer_meta::{Keypoint, Person, PoseMeta, PoseMetaFlags, NUM_KEYPOINTS};
+
+use crate::{
+    onnx::{Device, SessionRequest},
+    pose_model::{ModelFormat, PoseModel},
+    video,
+};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("rtmopose", gst::DebugColorFlags::empty(), Some("Multi-person pose estimation"))
+});
+
+const DEFAULT_DEVICE: &str = "cpu";
+const DEFAULT_FALLBACK_TO_CPU: bool = true;
+const DEFAULT_SCORE_THRESHOLD: f32 = 0.3;
+const DEFAULT_NMS_THRESHOLD: f32 = 0.65;
+const DEFAULT_MAX_PERSONS: u32 = 20;
+const DEFAULT_INTERVAL: u32 = 1;
+const DEFAULT_THREADS: u32 = 0;
+const DEFAULT_MODEL_FORMAT: &str = "auto";
+
+#[derive(Debug, Clone)]
+struct Settings {
+    model: Option<PathBuf>,
+    device: Device,
+    fallback_to_cpu: bool,
+    score_threshold: f32,
+    nms_threshold: f32,
+    max_persons: u32,
+    interval: u32,
+    threads: u32,
+    model_format: ModelFormat,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            model: None,
+            device: Device::Cpu,
+            fallback_to_cpu: DEFAULT_FALLBACK_TO_CPU,
+            score_threshold: DEFAULT_SCORE_THRESHOLD,
+            nms_threshold: DEFAULT_NMS_THRESHOLD,
+            max_persons: DEFAULT_MAX_PERSONS,
+            interval: DEFAULT_INTERVAL,
+            threads: DEFAULT_THREADS,
+            model_format: ModelFormat::Auto,
+        }
+    }
+}
+
+/// Runtime state, created in `start()` and dropped in `stop()`.
+struct State {
+    model: PoseModel,
+    info: Option<gst_video::VideoInfo>,
+    /// Frames seen since start, to apply `interval`.
+    frame_count: u64,
+}
+
+/// Read-only figures that outlive a run, so that applications can read them after EOS.
+#[derive(Default)]
+struct Stats {
+    execution_provider: Option<String>,
+    frame_errors: u64,
+    inferences: u64,
+}
+
+#[derive(Default)]
+pub struct RtmPose {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    stats: Mutex<Stats>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for RtmPose {
+    const NAME: &'static str = "GstRtmPose";
+    type Type = super::RtmPose;
+    type ParentType = gst_base::BaseTransform;
+}
+
+impl ObjectImpl for RtmPose {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecString::builder("model")
+                    .nick("Model")
+                    .blurb("Path of the pose model (.onnx): an RTMO export or a raw YOLO-pose export")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("model-format")
+                    .nick("Model format")
+                    .blurb("Output contract of the model: auto (from its outputs), rtmo or yolo-pose")
+                    .default_value(Some(DEFAULT_MODEL_FORMAT))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("device")
+                    .nick("Device")
+                    .blurb("Where inference runs: cpu, cuda or cuda:N")
+                    .default_value(Some(DEFAULT_DEVICE))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("fallback-to-cpu")
+                    .nick("Fall back to CPU")
+                    .blurb("With device=cuda and no usable CUDA: run on the CPU with a warning (true) or fail at start (false)")
+                    .default_value(DEFAULT_FALLBACK_TO_CPU)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecFloat::builder("score-threshold")
+                    .nick("Score threshold")
+                    .blurb("Persons detected with a lower score are dropped")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_SCORE_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecFloat::builder("nms-threshold")
+                    .nick("NMS threshold")
+                    .blurb("IoU above which the lower-scoring of two overlapping persons is dropped")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_NMS_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-persons")
+                    .nick("Maximum persons")
+                    .blurb("At most this many persons per frame, highest scores first")
+                    .minimum(1)
+                    .maximum(1000)
+                    .default_value(DEFAULT_MAX_PERSONS)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("interval")
+                    .nick("Interval")
+                    .blurb("Run the model on every Nth frame; frames between get no new pose metadata (bytetrack downstream predicts them)")
+                    .minimum(1)
+                    .maximum(1000)
+                    .default_value(DEFAULT_INTERVAL)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("threads")
+                    .nick("Threads")
+                    .blurb("ONNX Runtime intra-op threads (0 = one per physical core)")
+                    .maximum(256)
+                    .default_value(DEFAULT_THREADS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("execution-provider")
+                    .nick("Execution provider")
+                    .blurb("The ONNX Runtime execution provider in use (CPUExecutionProvider or CUDAExecutionProvider); empty before start")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt64::builder("frame-errors")
+                    .nick("Frame errors")
+                    .blurb("Frames that passed without pose metadata because processing them failed")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt64::builder("inferences")
+                    .nick("Inferences")
+                    .blurb("Frames the model ran on since start")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "model" => settings.model = value.get::<Option<String>>().unwrap().filter(|s| !s.is_empty()).map(PathBuf::from),
+            "model-format" => {
+                let s = value.get::<Option<String>>().unwrap().unwrap_or_else(|| DEFAULT_MODEL_FORMAT.into());
+                match s.parse() {
+                    Ok(f) => settings.model_format = f,
+                    Err(e) => gst::error!(CAT, imp = self, "{e}; keeping '{}'", settings.model_format),
+                }
+            }
+            "device" => {
+                let s = value.get::<Option<String>>().unwrap().unwrap_or_else(|| DEFAULT_DEVICE.into());
+                match s.parse() {
+                    Ok(d) => settings.device = d,
+                    Err(e) => gst::error!(CAT, imp = self, "{e}; keeping '{}'", settings.device),
+                }
+            }
+            "fallback-to-cpu" => settings.fallback_to_cpu = value.get().unwrap(),
+            "score-threshold" => settings.score_threshold = value.get().unwrap(),
+            "nms-threshold" => settings.nms_threshold = value.get().unwrap(),
+            "max-persons" => settings.max_persons = value.get().unwrap(),
+            "interval" => settings.interval = value.get().unwrap(),
+            "threads" => settings.threads = value.get().unwrap(),
+            _ => unimplemented!(),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let settings = self.settings.lock().unwrap();
+        match pspec.name() {
+            "model" => settings.model.as_ref().map(|p| p.display().to_string()).to_value(),
+            "model-format" => settings.model_format.to_string().to_value(),
+            "device" => settings.device.to_string().to_value(),
+            "fallback-to-cpu" => settings.fallback_to_cpu.to_value(),
+            "score-threshold" => settings.score_threshold.to_value(),
+            "nms-threshold" => settings.nms_threshold.to_value(),
+            "max-persons" => settings.max_persons.to_value(),
+            "interval" => settings.interval.to_value(),
+            "threads" => settings.threads.to_value(),
+            "execution-provider" => self.stats.lock().unwrap().execution_provider.clone().unwrap_or_default().to_value(),
+            "frame-errors" => self.stats.lock().unwrap().frame_errors.to_value(),
+            "inferences" => self.stats.lock().unwrap().inferences.to_value(),
+            _ => unimplemented!(),
+        }
+    }
+}
+
+impl GstObjectImpl for RtmPose {}
+
+impl ElementImpl for RtmPose {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "Pose estimation (RTMO / YOLO-pose)",
+                "Filter/Analyzer/Video",
+                "Detects people and their COCO-17 keypoints with an ONNX pose model and attaches them as metadata",
+                "Recognizer developers",
+            )
+        });
+        Some(&*ELEMENT_METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst_video::VideoCapsBuilder::new().format_list(video::INPUT_FORMATS.iter().copied()).build();
+            vec![
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).unwrap(),
+            ]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+}
+
+impl BaseTransformImpl for RtmPose {
+    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    // Metadata is added to every buffer, so the buffer must be writable even with equal caps.
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        let Some(model_path) = settings.model.as_ref() else {
+            return Err(gst::error_msg!(gst::ResourceError::NotFound, ["No model set: the 'model' property must name a pose model (.onnx)"]));
+        };
+        let request = SessionRequest {
+            model: model_path,
+            device: settings.device,
+            fallback_to_cpu: settings.fallback_to_cpu,
+            threads: settings.threads as usize,
+        };
+        let model = PoseModel::load(&request, settings.model_format).map_err(|e| {
+            let kind = if !model_path.is_file() { gst::ResourceError::NotFound } else { gst::ResourceError::OpenRead };
+            gst::error_msg!(kind, ["{}", e])
+        })?;
+        if let Some(reason) = &model.fallback_reason {
+            gst::warning!(CAT, imp = self, "running on the CPU instead of {}: {reason}", settings.device);
+            gst::element_imp_warning!(self, gst::ResourceError::Settings, ["Falling back to the CPU: {}", reason]);
+        }
+        gst::info!(
+            CAT,
+            imp = self,
+            "loaded {} ({} contract, input {}x{}) on {}",
+            model_path.display(),
+            model.contract.format,
+            model.contract.input_width,
+            model.contract.input_height,
+            model.execution_provider
+        );
+        *self.stats.lock().unwrap() =
+            Stats { execution_provider: Some(model.execution_provider.to_string()), frame_errors: 0, inferences: 0 };
+        *self.state.lock().unwrap() = Some(State { model, info: None, frame_count: 0 });
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = None;
+        Ok(())
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let info = gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid video caps {incaps}"))?;
+        let mut state = self.state.lock().unwrap();
+        let state = state.as_mut().ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
+        state.info = Some(info);
+        Ok(())
+    }
+
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let (interval, params) = {
+            let s = self.settings.lock().unwrap();
+            (
+                s.interval.max(1) as u64,
+                DecodeParams { score_threshold: s.score_threshold, nms_threshold: s.nms_threshold, max_persons: s.max_persons as usize },
+            )
+        };
+        let mut state_guard = self.state.lock().unwrap();
+        let Some(state) = state_guard.as_mut() else {
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["Not started"]);
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let frame_index = state.frame_count;
+        state.frame_count += 1;
+        if frame_index % interval != 0 {
+            return Ok(gst::FlowSuccess::Ok);
+        }
+        let Some(info) = state.info.as_ref() else {
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["Buffer before caps"]);
+            return Err(gst::FlowError::NotNegotiated);
+        };
+        let result = {
+            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, info)
+                .map_err(|_| "could not map the frame for reading".to_string());
+            frame.and_then(|frame| match video::image(&frame) {
+                Some(image) => state.model.detect(&image, &params),
+                None => Err(format!("unsupported format {:?}", info.format())),
+            })
+        };
+        drop(state_guard);
+        match result {
+            Ok(detections) => {
+                let persons: Vec<Person> = detections.iter().map(to_person).collect();
+                PoseMeta::add_or_replace(buf, &persons, PoseMetaFlags::INFERRED);
+                self.stats.lock().unwrap().inferences += 1;
+                gst::trace!(CAT, imp = self, "frame {frame_index}: {} persons", persons.len());
+            }
+            Err(e) => {
+                let errors = {
+                    let mut stats = self.stats.lock().unwrap();
+                    stats.frame_errors += 1;
+                    stats.frame_errors
+                };
+                gst::warning!(CAT, imp = self, "frame {frame_index} passes without pose metadata ({errors} so far): {e}");
+            }
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
+
+fn to_person(d: &PoseDetection) -> Person {
+    let mut keypoints = [Keypoint::default(); NUM_KEYPOINTS];
+    for (k, v) in keypoints.iter_mut().zip(&d.keypoints) {
+        *k = Keypoint { x: v[0], y: v[1], score: v[2] };
+    }
+    Person::new(d.bbox, d.score, keypoints)
+}

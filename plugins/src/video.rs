@@ -1,0 +1,61 @@
+//! Viewing mapped GStreamer video frames as the core's [`Image`].
+
+use gst_video::{prelude::*, VideoColorMatrix, VideoColorRange, VideoFormat};
+use recognizer_core::pose::{Image, PixelLayout, YuvMatrix};
+
+/// Raw formats the pose elements read directly.
+pub const INPUT_FORMATS: &[VideoFormat] = &[
+    VideoFormat::Rgb,
+    VideoFormat::Bgr,
+    VideoFormat::Rgbx,
+    VideoFormat::Bgrx,
+    VideoFormat::Xrgb,
+    VideoFormat::Xbgr,
+    VideoFormat::Rgba,
+    VideoFormat::Bgra,
+    VideoFormat::Argb,
+    VideoFormat::Abgr,
+    VideoFormat::I420,
+    VideoFormat::Yv12,
+    VideoFormat::Nv12,
+];
+
+fn matrix(info: &gst_video::VideoInfo) -> YuvMatrix {
+    let colorimetry = info.colorimetry();
+    let full_range = colorimetry.range() == VideoColorRange::Range0_255;
+    let (kr, kb) = match colorimetry.matrix() {
+        VideoColorMatrix::Bt709 => (0.2126, 0.0722),
+        VideoColorMatrix::Bt2020 => (0.2627, 0.0593),
+        VideoColorMatrix::Smpte240m => (0.212, 0.087),
+        VideoColorMatrix::Fcc => (0.30, 0.11),
+        _ => (0.299, 0.114),
+    };
+    YuvMatrix { kr, kb, full_range }
+}
+
+/// The frame as an [`Image`], or `None` for a format outside [`INPUT_FORMATS`].
+pub fn image<'a>(frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>) -> Option<Image<'a>> {
+    let info = frame.info();
+    let finfo = info.format_info();
+    let plane = |i: u32| frame.plane_data(i).unwrap_or(&[]);
+    let stride = |i: usize| frame.plane_stride().get(i).copied().unwrap_or(0).max(0) as usize;
+    let (layout, planes, strides) = match info.format() {
+        VideoFormat::I420 => (PixelLayout::I420, [plane(0), plane(1), plane(2)], [stride(0), stride(1), stride(2)]),
+        // YV12 stores V before U.
+        VideoFormat::Yv12 => (PixelLayout::I420, [plane(0), plane(2), plane(1)], [stride(0), stride(2), stride(1)]),
+        VideoFormat::Nv12 => (PixelLayout::Nv12, [plane(0), plane(1), &[][..]], [stride(0), stride(1), 0]),
+        f if INPUT_FORMATS.contains(&f) => {
+            // Packed RGB family: component offsets within a pixel (R = 0, G = 1, B = 2).
+            let offsets = finfo.poffset();
+            let layout = PixelLayout::Packed {
+                bytes_per_pixel: finfo.pixel_stride()[0] as usize,
+                r: offsets[0] as usize,
+                g: offsets[1] as usize,
+                b: offsets[2] as usize,
+            };
+            (layout, [plane(0), &[][..], &[][..]], [stride(0), 0, 0])
+        }
+        _ => return None,
+    };
+    Some(Image { width: info.width() as usize, height: info.height() as usize, layout, planes, strides, matrix: matrix(info) })
+}
