@@ -1,1 +1,172 @@
-fn main() {}
+//! Support code for Recognizer's end-to-end tests, benchmarks and examples: where the shared
+//! data lives, running pipelines with the statically registered plugin, and pose accuracy
+//! measures (COCO OKS).
+
+use std::{
+    path::{Path, PathBuf},
+    sync::Once,
+};
+
+use gst::prelude::*;
+use recognizer_meta::{Person, PoseMeta, PoseMetaFlags};
+
+/// The data directory with `models/` and `media/`: `RECOGNIZER_DATA`, else `../shared` beside
+/// the repository.
+pub fn data_dir() -> PathBuf {
+    let dir = std::env::var_os("RECOGNIZER_DATA")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../shared"));
+    assert!(
+        dir.join("models").is_dir() && dir.join("media").is_dir(),
+        "data directory {} has no models/ and media/: set RECOGNIZER_DATA",
+        dir.display()
+    );
+    dir
+}
+
+/// A file under the data directory, which must exist.
+pub fn data(relative: &str) -> PathBuf {
+    let path = data_dir().join(relative);
+    assert!(path.is_file(), "missing data file {}", path.display());
+    path
+}
+
+/// The RTMO-contract pose model used by the tests.
+pub fn rtmo_model() -> PathBuf {
+    data("models/pose/yolo11n-pose_rtmo-contract.onnx")
+}
+
+/// The raw YOLO-pose export of the same weights.
+pub fn yolo_model() -> PathBuf {
+    data("models/pose/yolo11n-pose.onnx")
+}
+
+/// Initialises GStreamer and registers the plugin statically (no `GST_PLUGIN_PATH` needed).
+pub fn init() {
+    static INIT: Once = Once::new();
+    INIT.call_once(|| {
+        gst::init().unwrap();
+        gstrecognizer::plugin_register_static().expect("registering the recognizer plugin");
+    });
+}
+
+/// The metadata of one frame as it reached the appsink.
+#[derive(Clone, Debug)]
+pub struct Frame {
+    pub pts: Option<gst::ClockTime>,
+    pub width: u32,
+    pub height: u32,
+    /// `None` when the frame carried no pose metadata.
+    pub persons: Option<Vec<Person>>,
+    pub flags: PoseMetaFlags,
+}
+
+/// How a pipeline ended, when it did not reach EOS.
+#[derive(Clone, Debug)]
+pub struct PipelineError {
+    pub message: String,
+    pub debug: Option<String>,
+    pub source: Option<String>,
+}
+
+impl std::fmt::Display for PipelineError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} ({:?}) from {:?}", self.message, self.debug, self.source)
+    }
+}
+
+/// Upper bound on a test pipeline's run: a hang guard, not a performance limit.
+pub const PIPELINE_GUARD: gst::ClockTime = gst::ClockTime::from_seconds(900);
+
+/// Runs `description` (which must hold an `appsink name=sink`) to EOS and returns every frame's
+/// metadata, or the first error posted on the bus.
+pub fn collect_frames(description: &str) -> Result<Vec<Frame>, PipelineError> {
+    init();
+    let pipeline = gst::parse::launch(description)
+        .map_err(|e| PipelineError { message: e.to_string(), debug: None, source: None })?
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline description");
+    let sink = pipeline.by_name("sink").expect("the pipeline needs an appsink named sink");
+    let sink = sink.downcast::<gst_app::AppSink>().expect("sink must be an appsink");
+    sink.set_property("sync", false);
+    let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let collected = frames.clone();
+    sink.set_callbacks(
+        gst_app::AppSinkCallbacks::builder()
+            .new_sample(move |sink| {
+                let sample = sink.pull_sample().map_err(|_| gst::FlowError::Eos)?;
+                let buffer = sample.buffer().ok_or(gst::FlowError::Error)?;
+                let (width, height) = sample
+                    .caps()
+                    .and_then(|c| c.structure(0))
+                    .map(|s| (s.get::<i32>("width").unwrap_or(0) as u32, s.get::<i32>("height").unwrap_or(0) as u32))
+                    .unwrap_or((0, 0));
+                let meta = buffer.meta::<PoseMeta>();
+                collected.lock().unwrap().push(Frame {
+                    pts: buffer.pts(),
+                    width,
+                    height,
+                    persons: meta.as_ref().map(|m| m.persons().to_vec()),
+                    flags: meta.map(|m| m.frame_flags()).unwrap_or_default(),
+                });
+                Ok(gst::FlowSuccess::Ok)
+            })
+            .build(),
+    );
+    let result = run_to_eos(&pipeline);
+    let frames = std::mem::take(&mut *frames.lock().unwrap());
+    result.map(|_| frames)
+}
+
+/// Plays `pipeline` until EOS or an error; always leaves it in NULL.
+pub fn run_to_eos(pipeline: &gst::Pipeline) -> Result<(), PipelineError> {
+    let bus = pipeline.bus().unwrap();
+    let started = pipeline.set_state(gst::State::Playing);
+    let mut result = Err(PipelineError { message: "pipeline did not finish within the guard time".into(), debug: None, source: None });
+    if started.is_ok() || bus.have_pending() {
+        while let Some(msg) = bus.timed_pop_filtered(PIPELINE_GUARD, &[gst::MessageType::Eos, gst::MessageType::Error]) {
+            match msg.view() {
+                gst::MessageView::Eos(_) => {
+                    result = Ok(());
+                    break;
+                }
+                gst::MessageView::Error(err) => {
+                    result = Err(PipelineError {
+                        message: err.error().to_string(),
+                        debug: err.debug().map(|d| d.to_string()),
+                        source: msg.src().map(|s| s.path_string().to_string()),
+                    });
+                    break;
+                }
+                _ => unreachable!(),
+            }
+        }
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    result
+}
+
+/// COCO keypoint sigmas (COCO-17 order), from the COCO evaluation.
+pub const COCO_SIGMAS: [f32; 17] = [
+    0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089,
+];
+
+/// Object keypoint similarity of a prediction to a ground-truth person as in COCO's
+/// `computeOks`: over the labelled ground-truth keypoints (visibility > 0), with the
+/// annotation's segment area as scale.
+pub fn oks(gt_keypoints: &[f32], gt_area: f32, predicted: &Person) -> f32 {
+    let mut sum = 0.0;
+    let mut count = 0;
+    for (k, sigma) in COCO_SIGMAS.iter().enumerate() {
+        let (gx, gy, visible) = (gt_keypoints[3 * k], gt_keypoints[3 * k + 1], gt_keypoints[3 * k + 2]);
+        if visible <= 0.0 {
+            continue;
+        }
+        let p = predicted.keypoints[k];
+        let d2 = (p.x - gx).powi(2) + (p.y - gy).powi(2);
+        let var = (2.0 * sigma).powi(2);
+        sum += (-d2 / var / (gt_area + f32::EPSILON) / 2.0).exp();
+        count += 1;
+    }
+    if count == 0 { 0.0 } else { sum / count as f32 }
+}
