@@ -3,4 +3,5 @@
 //! Everything here is plain Rust without GStreamer types, so that it can be unit-tested and
 //! benchmarked alone; the elements in `gst-plugin-recognizer` are thin adapters around it.
 
+pub mod bytetrack;
 pub mod pose;
