@@ -10,6 +10,7 @@ use std::{
 use gst::prelude::*;
 use recognizer_meta::{Person, PoseMeta, PoseMetaFlags};
 
+
 /// The data directory with `models/` and `media/`: `RECOGNIZER_DATA`, else `../shared` beside
 /// the repository.
 pub fn data_dir() -> PathBuf {
@@ -48,6 +49,15 @@ pub fn init() {
         gst::init().unwrap();
         gstrecognizer::plugin_register_static().expect("registering the recognizer plugin");
     });
+}
+
+/// Parses a pipeline description (with the plugin registered).
+pub fn launch(description: &str) -> gst::Pipeline {
+    init();
+    gst::parse::launch(description)
+        .unwrap_or_else(|e| panic!("could not parse '{description}': {e}"))
+        .downcast::<gst::Pipeline>()
+        .expect("a pipeline description")
 }
 
 /// The metadata of one frame as it reached the appsink.
@@ -118,18 +128,21 @@ pub fn collect_frames(description: &str) -> Result<Vec<Frame>, PipelineError> {
     result.map(|_| frames)
 }
 
-/// Plays `pipeline` until EOS or an error; always leaves it in NULL.
-pub fn run_to_eos(pipeline: &gst::Pipeline) -> Result<(), PipelineError> {
+/// Plays `pipeline` until EOS or an error; always leaves it in NULL. Returns the warning
+/// messages posted on the way.
+pub fn run_to_eos(pipeline: &gst::Pipeline) -> Result<Vec<String>, PipelineError> {
     let bus = pipeline.bus().unwrap();
     let started = pipeline.set_state(gst::State::Playing);
+    let mut warnings = Vec::new();
     let mut result = Err(PipelineError { message: "pipeline did not finish within the guard time".into(), debug: None, source: None });
     if started.is_ok() || bus.have_pending() {
-        while let Some(msg) = bus.timed_pop_filtered(PIPELINE_GUARD, &[gst::MessageType::Eos, gst::MessageType::Error]) {
+        while let Some(msg) = bus.timed_pop(PIPELINE_GUARD) {
             match msg.view() {
                 gst::MessageView::Eos(_) => {
                     result = Ok(());
                     break;
                 }
+                gst::MessageView::Warning(w) => warnings.push(w.error().to_string()),
                 gst::MessageView::Error(err) => {
                     result = Err(PipelineError {
                         message: err.error().to_string(),
@@ -138,12 +151,12 @@ pub fn run_to_eos(pipeline: &gst::Pipeline) -> Result<(), PipelineError> {
                     });
                     break;
                 }
-                _ => unreachable!(),
+                _ => {}
             }
         }
     }
     pipeline.set_state(gst::State::Null).unwrap();
-    result
+    result.map(|_| warnings)
 }
 
 /// COCO keypoint sigmas (COCO-17 order), from the COCO evaluation.

@@ -42,7 +42,7 @@ pub struct EventSink {
 
 #[glib::object_subclass]
 impl ObjectSubclass for EventSink {
-    const NAME: &'static str = "GstRecognizerEventSink";
+    const NAME: &'static str = "GstEventSink";
     type Type = super::EventSink;
     type ParentType = gst_base::BaseSink;
 }
@@ -128,7 +128,7 @@ impl BaseSinkImpl for EventSink {
                 let file = File::create(path).map_err(|e| {
                     gst::error_msg!(
                         gst::ResourceError::OpenWrite,
-                        ["Could not open frames-location '{}' for writing: {}", path.display(), e]
+                        ("Could not open frames-location '{}' for writing: {}", path.display(), e)
                     )
                 })?;
                 gst::debug!(CAT, imp = self, "writing frames to {}", path.display());
@@ -145,7 +145,7 @@ impl BaseSinkImpl for EventSink {
         {
             frames
                 .flush()
-                .map_err(|e| gst::error_msg!(gst::ResourceError::Write, ["Could not write the frame log: {}", e]))?;
+                .map_err(|e| gst::error_msg!(gst::ResourceError::Write, ("Could not write the frame log: {}", e)))?;
         }
         Ok(())
     }
@@ -174,7 +174,7 @@ impl BaseSinkImpl for EventSink {
                 FrameRecord::new(&stream, frame, buffer.pts().map(|t| t.nseconds()), state.width, state.height, &persons);
             let written = frames.write_all(record.to_json_line().as_bytes()).and_then(|_| frames.write_all(b"\n"));
             if let Err(e) = written {
-                gst::element_imp_error!(self, gst::ResourceError::Write, ["Could not write the frame log: {}", e]);
+                gst::element_imp_error!(self, gst::ResourceError::Write, ("Could not write the frame log: {}", e));
                 return Err(gst::FlowError::Error);
             }
         }
@@ -188,7 +188,7 @@ impl BaseSinkImpl for EventSink {
             && let Some(frames) = state.frames.as_mut()
             && let Err(e) = frames.flush()
         {
-            gst::element_imp_error!(self, gst::ResourceError::Write, ["Could not write the frame log: {}", e]);
+            gst::element_imp_error!(self, gst::ResourceError::Write, ("Could not write the frame log: {}", e));
         }
         self.parent_event(event)
     }

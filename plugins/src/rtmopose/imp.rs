@@ -30,28 +30,29 @@ const DEFAULT_MODEL_FORMAT: &str = "auto";
 #[derive(Debug, Clone)]
 struct Settings {
     model: Option<PathBuf>,
-    device: Device,
+    /// As set; parsed (and rejected with an element error) at start.
+    device: String,
     fallback_to_cpu: bool,
     score_threshold: f32,
     nms_threshold: f32,
     max_persons: u32,
     interval: u32,
     threads: u32,
-    model_format: ModelFormat,
+    model_format: String,
 }
 
 impl Default for Settings {
     fn default() -> Self {
         Self {
             model: None,
-            device: Device::Cpu,
+            device: DEFAULT_DEVICE.to_string(),
             fallback_to_cpu: DEFAULT_FALLBACK_TO_CPU,
             score_threshold: DEFAULT_SCORE_THRESHOLD,
             nms_threshold: DEFAULT_NMS_THRESHOLD,
             max_persons: DEFAULT_MAX_PERSONS,
             interval: DEFAULT_INTERVAL,
             threads: DEFAULT_THREADS,
-            model_format: ModelFormat::Auto,
+            model_format: DEFAULT_MODEL_FORMAT.to_string(),
         }
     }
 }
@@ -73,20 +74,20 @@ struct Stats {
 }
 
 #[derive(Default)]
-pub struct RtmPose {
+pub struct RtmoPose {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     stats: Mutex<Stats>,
 }
 
 #[glib::object_subclass]
-impl ObjectSubclass for RtmPose {
-    const NAME: &'static str = "GstRtmPose";
-    type Type = super::RtmPose;
+impl ObjectSubclass for RtmoPose {
+    const NAME: &'static str = "GstRtmoPose";
+    type Type = super::RtmoPose;
     type ParentType = gst_base::BaseTransform;
 }
 
-impl ObjectImpl for RtmPose {
+impl ObjectImpl for RtmoPose {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             vec![
@@ -178,17 +179,17 @@ impl ObjectImpl for RtmPose {
             "model" => settings.model = value.get::<Option<String>>().unwrap().filter(|s| !s.is_empty()).map(PathBuf::from),
             "model-format" => {
                 let s = value.get::<Option<String>>().unwrap().unwrap_or_else(|| DEFAULT_MODEL_FORMAT.into());
-                match s.parse() {
-                    Ok(f) => settings.model_format = f,
-                    Err(e) => gst::error!(CAT, imp = self, "{e}; keeping '{}'", settings.model_format),
+                if let Err(e) = s.parse::<ModelFormat>() {
+                    gst::error!(CAT, imp = self, "{e}; the element will refuse to start");
                 }
+                settings.model_format = s;
             }
             "device" => {
                 let s = value.get::<Option<String>>().unwrap().unwrap_or_else(|| DEFAULT_DEVICE.into());
-                match s.parse() {
-                    Ok(d) => settings.device = d,
-                    Err(e) => gst::error!(CAT, imp = self, "{e}; keeping '{}'", settings.device),
+                if let Err(e) = s.parse::<Device>() {
+                    gst::error!(CAT, imp = self, "{e}; the element will refuse to start");
                 }
+                settings.device = s;
             }
             "fallback-to-cpu" => settings.fallback_to_cpu = value.get().unwrap(),
             "score-threshold" => settings.score_threshold = value.get().unwrap(),
@@ -204,8 +205,8 @@ impl ObjectImpl for RtmPose {
         let settings = self.settings.lock().unwrap();
         match pspec.name() {
             "model" => settings.model.as_ref().map(|p| p.display().to_string()).to_value(),
-            "model-format" => settings.model_format.to_string().to_value(),
-            "device" => settings.device.to_string().to_value(),
+            "model-format" => settings.model_format.to_value(),
+            "device" => settings.device.to_value(),
             "fallback-to-cpu" => settings.fallback_to_cpu.to_value(),
             "score-threshold" => settings.score_threshold.to_value(),
             "nms-threshold" => settings.nms_threshold.to_value(),
@@ -220,9 +221,9 @@ impl ObjectImpl for RtmPose {
     }
 }
 
-impl GstObjectImpl for RtmPose {}
+impl GstObjectImpl for RtmoPose {}
 
-impl ElementImpl for RtmPose {
+impl ElementImpl for RtmoPose {
     fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
         static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
             gst::subclass::ElementMetadata::new(
@@ -247,7 +248,7 @@ impl ElementImpl for RtmPose {
     }
 }
 
-impl BaseTransformImpl for RtmPose {
+impl BaseTransformImpl for RtmoPose {
     const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
     // Metadata is added to every buffer, so the buffer must be writable even with equal caps.
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
@@ -256,21 +257,24 @@ impl BaseTransformImpl for RtmPose {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
         let Some(model_path) = settings.model.as_ref() else {
-            return Err(gst::error_msg!(gst::ResourceError::NotFound, ["No model set: the 'model' property must name a pose model (.onnx)"]));
+            return Err(gst::error_msg!(gst::ResourceError::NotFound, ("No model set: the 'model' property must name a pose model (.onnx)")));
         };
+        let device: Device = settings.device.parse().map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?;
+        let format: ModelFormat =
+            settings.model_format.parse().map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?;
         let request = SessionRequest {
             model: model_path,
-            device: settings.device,
+            device,
             fallback_to_cpu: settings.fallback_to_cpu,
             threads: settings.threads as usize,
         };
-        let model = PoseModel::load(&request, settings.model_format).map_err(|e| {
+        let model = PoseModel::load(&request, format).map_err(|e| {
             let kind = if !model_path.is_file() { gst::ResourceError::NotFound } else { gst::ResourceError::OpenRead };
-            gst::error_msg!(kind, ["{}", e])
+            gst::error_msg!(kind, ("{}", e))
         })?;
         if let Some(reason) = &model.fallback_reason {
-            gst::warning!(CAT, imp = self, "running on the CPU instead of {}: {reason}", settings.device);
-            gst::element_imp_warning!(self, gst::ResourceError::Settings, ["Falling back to the CPU: {}", reason]);
+            gst::warning!(CAT, imp = self, "running on the CPU instead of {device}: {reason}");
+            gst::element_imp_warning!(self, gst::ResourceError::Settings, ("Falling back to the CPU: {}", reason));
         }
         gst::info!(
             CAT,
@@ -311,7 +315,7 @@ impl BaseTransformImpl for RtmPose {
         };
         let mut state_guard = self.state.lock().unwrap();
         let Some(state) = state_guard.as_mut() else {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["Not started"]);
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("Not started"));
             return Err(gst::FlowError::NotNegotiated);
         };
         let frame_index = state.frame_count;
@@ -320,7 +324,7 @@ impl BaseTransformImpl for RtmPose {
             return Ok(gst::FlowSuccess::Ok);
         }
         let Some(info) = state.info.as_ref() else {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ["Buffer before caps"]);
+            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("Buffer before caps"));
             return Err(gst::FlowError::NotNegotiated);
         };
         let result = {

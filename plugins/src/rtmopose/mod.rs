@@ -16,9 +16,9 @@ use gst::prelude::*;
 mod imp;
 
 glib::wrapper! {
-    pub struct RtmPose(ObjectSubclass<imp::RtmPose>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
+    pub struct RtmoPose(ObjectSubclass<imp::RtmoPose>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    gst::Element::register(Some(plugin), "rtmopose", gst::Rank::NONE, RtmPose::static_type())
+    gst::Element::register(Some(plugin), "rtmopose", gst::Rank::NONE, RtmoPose::static_type())
 }
