@@ -42,15 +42,137 @@ const BIG: f64 = 1e12;
 /// costs are treated as a very large finite cost.
 pub fn lapjv(n: usize, cost: &[f64]) -> (Vec<usize>, Vec<usize>) {
     assert_eq!(cost.len(), n * n, "lapjv: cost must be n x n");
-    if n == 0 {
-        return (Vec::new(), Vec::new());
+    let cost = sanitize(cost);
+    lapjv_with(&Dense { n, cost: &cost })
+}
+
+/// Access to the square cost matrix of [`lapjv_with`]. `reduced_row` and `column_min` have
+/// generic versions; the padded matrix of [`linear_assignment`] overrides them with loops over
+/// its blocks, which compute the very same values (same subtractions, same first-minimum rule)
+/// without branches per element.
+trait CostMatrix {
+    fn n(&self) -> usize;
+    fn at(&self, i: usize, j: usize) -> f64;
+    /// `out[j] = at(i, j) - v[j]` for all j.
+    fn reduced_row(&self, i: usize, v: &[f64], out: &mut [f64]) {
+        for (j, o) in out.iter_mut().enumerate() {
+            *o = self.at(i, j) - v[j];
+        }
     }
-    let sanitized;
-    let cost = if cost.iter().all(|c| c.is_finite()) {
-        cost
-    } else {
-        sanitized = cost
-            .iter()
+    /// `(min, first row with the min)` of column j.
+    fn column_min(&self, j: usize) -> (f64, usize) {
+        let mut imin = 0;
+        let mut min = self.at(0, j);
+        for i in 1..self.n() {
+            let cij = self.at(i, j);
+            if cij < min {
+                min = cij;
+                imin = i;
+            }
+        }
+        (min, imin)
+    }
+}
+
+struct Dense<'a> {
+    n: usize,
+    cost: &'a [f64],
+}
+
+impl CostMatrix for Dense<'_> {
+    fn n(&self) -> usize {
+        self.n
+    }
+    #[inline]
+    fn at(&self, i: usize, j: usize) -> f64 {
+        self.cost[i * self.n + j]
+    }
+    fn reduced_row(&self, i: usize, v: &[f64], out: &mut [f64]) {
+        let row = &self.cost[i * self.n..(i + 1) * self.n];
+        for ((o, c), vj) in out.iter_mut().zip(row).zip(v) {
+            *o = c - vj;
+        }
+    }
+}
+
+/// The `lap.lapjv` cost-limit extension of an `r x c` matrix: `[[real, half], [half, 0]]`, size
+/// `r + c`.
+struct Padded<'a> {
+    r: usize,
+    c: usize,
+    real: &'a [f64],
+    half: f64,
+}
+
+impl CostMatrix for Padded<'_> {
+    fn n(&self) -> usize {
+        self.r + self.c
+    }
+    #[inline]
+    fn at(&self, i: usize, j: usize) -> f64 {
+        if i < self.r {
+            if j < self.c {
+                self.real[i * self.c + j]
+            } else {
+                self.half
+            }
+        } else if j < self.c {
+            self.half
+        } else {
+            0.0
+        }
+    }
+    fn reduced_row(&self, i: usize, v: &[f64], out: &mut [f64]) {
+        let (left_v, right_v) = v.split_at(self.c);
+        let (left, right) = out.split_at_mut(self.c);
+        if i < self.r {
+            let row = &self.real[i * self.c..(i + 1) * self.c];
+            for ((o, c), vj) in left.iter_mut().zip(row).zip(left_v) {
+                *o = c - vj;
+            }
+            for (o, vj) in right.iter_mut().zip(right_v) {
+                *o = self.half - vj;
+            }
+        } else {
+            for (o, vj) in left.iter_mut().zip(left_v) {
+                *o = self.half - vj;
+            }
+            for (o, vj) in right.iter_mut().zip(right_v) {
+                *o = 0.0 - vj;
+            }
+        }
+    }
+    fn column_min(&self, j: usize) -> (f64, usize) {
+        // Rows 0..r, then rows r..n (all equal: the first of them is the candidate).
+        let (mut min, mut imin, rest) = if j < self.c {
+            let mut imin = 0;
+            let mut min = self.real[j];
+            for i in 1..self.r {
+                let cij = self.real[i * self.c + j];
+                if cij < min {
+                    min = cij;
+                    imin = i;
+                }
+            }
+            (min, imin, self.half)
+        } else {
+            (self.half, 0, 0.0)
+        };
+        if self.c > 0 && rest < min {
+            min = rest;
+            imin = self.r;
+        }
+        (min, imin)
+    }
+}
+
+/// Finite copy of `cost` (only allocates when something is not finite).
+fn sanitize(cost: &[f64]) -> std::borrow::Cow<'_, [f64]> {
+    if cost.iter().all(|c| c.is_finite()) {
+        return std::borrow::Cow::Borrowed(cost);
+    }
+    std::borrow::Cow::Owned(
+        cost.iter()
             .map(|&c| {
                 if c.is_finite() {
                     c.clamp(-BIG, BIG)
@@ -60,10 +182,18 @@ pub fn lapjv(n: usize, cost: &[f64]) -> (Vec<usize>, Vec<usize>) {
                     BIG
                 }
             })
-            .collect::<Vec<_>>();
-        &sanitized[..]
-    };
-    let c = |i: usize, j: usize| cost[i * n + j];
+            .collect(),
+    )
+}
+
+/// [`lapjv`] on an `n x n` matrix given as a function (so that the padded matrix of
+/// [`linear_assignment`] never has to be written out).
+fn lapjv_with<M: CostMatrix>(m: &M) -> (Vec<usize>, Vec<usize>) {
+    let n = m.n();
+    let c = |i: usize, j: usize| m.at(i, j);
+    if n == 0 {
+        return (Vec::new(), Vec::new());
+    }
     const NONE: usize = usize::MAX;
 
     let mut x = vec![NONE; n]; // column of row i
@@ -73,15 +203,7 @@ pub fn lapjv(n: usize, cost: &[f64]) -> (Vec<usize>, Vec<usize>) {
     // --- Column reduction (columns in reverse order, as in the paper) ---
     let mut times_min = vec![0u32; n];
     for j in (0..n).rev() {
-        let mut imin = 0;
-        let mut min = c(0, j);
-        for i in 1..n {
-            let cij = c(i, j);
-            if cij < min {
-                min = cij;
-                imin = i;
-            }
-        }
+        let (min, imin) = m.column_min(j);
         v[j] = min;
         times_min[imin] += 1;
         if times_min[imin] == 1 {
@@ -92,18 +214,17 @@ pub fn lapjv(n: usize, cost: &[f64]) -> (Vec<usize>, Vec<usize>) {
 
     // --- Reduction transfer ---
     let mut free: Vec<usize> = Vec::with_capacity(n);
+    let mut red = vec![0.0f64; n]; // reduced costs of one row
     for i in 0..n {
         if x[i] == NONE {
             free.push(i);
         } else if times_min[i] == 1 {
             let j1 = x[i];
             let mut min = f64::INFINITY;
-            for j in 0..n {
-                if j != j1 {
-                    let r = c(i, j) - v[j];
-                    if r < min {
-                        min = r;
-                    }
+            m.reduced_row(i, &v, &mut red);
+            for (j, &r) in red.iter().enumerate() {
+                if j != j1 && r < min {
+                    min = r;
                 }
             }
             if min.is_finite() {
@@ -130,12 +251,13 @@ pub fn lapjv(n: usize, cost: &[f64]) -> (Vec<usize>, Vec<usize>) {
             k += 1;
             steps += 1;
             // Lowest and second lowest reduced cost in row i.
+            m.reduced_row(i, &v, &mut red);
             let mut j1 = 0;
-            let mut umin = c(i, 0) - v[0];
+            let mut umin = red[0];
             let mut j2 = NONE;
             let mut usubmin = f64::INFINITY;
             for j in 1..n {
-                let h = c(i, j) - v[j];
+                let h = red[j];
                 if h < usubmin {
                     if h >= umin {
                         usubmin = h;
@@ -179,8 +301,8 @@ pub fn lapjv(n: usize, cost: &[f64]) -> (Vec<usize>, Vec<usize>) {
     let mut pred = vec![0usize; n];
     let mut cols: Vec<usize> = (0..n).collect();
     for &f in &free {
+        m.reduced_row(f, &v, &mut d);
         for j in 0..n {
-            d[j] = c(f, j) - v[j];
             pred[j] = f;
             cols[j] = j;
         }
@@ -295,32 +417,29 @@ pub fn linear_assignment(rows: usize, cols: usize, cost: &[f64], thresh: f64) ->
     // more rows than columns; that only changes which optimum is picked when several are optimal
     // (exact ties), but it is cheap to do the same.
     let transpose = rows > cols;
-    let (r, c) = if transpose {
-        (cols, rows)
+    let cost = sanitize(cost);
+    let (r, c, real): (usize, usize, std::borrow::Cow<'_, [f64]>) = if transpose {
+        let mut t = vec![0.0; rows * cols];
+        for i in 0..rows {
+            for j in 0..cols {
+                t[j * rows + i] = cost[i * cols + j];
+            }
+        }
+        (cols, rows, std::borrow::Cow::Owned(t))
     } else {
-        (rows, cols)
+        (rows, cols, cost)
     };
-    let at = |i: usize, j: usize| {
-        if transpose {
-            cost[j * cols + i]
-        } else {
-            cost[i * cols + j]
-        }
+    let half = if thresh.is_finite() {
+        (thresh / 2.0).clamp(-BIG, BIG)
+    } else {
+        BIG
     };
-    let n = r + c;
-    let half = thresh / 2.0;
-    let mut ext = vec![half; n * n];
-    for i in 0..r {
-        for j in 0..c {
-            ext[i * n + j] = at(i, j);
-        }
-    }
-    for i in r..n {
-        for v in &mut ext[i * n + c..(i + 1) * n] {
-            *v = 0.0;
-        }
-    }
-    let (x, y) = lapjv(n, &ext);
+    let (x, y) = lapjv_with(&Padded {
+        r,
+        c,
+        real: &real,
+        half,
+    });
     // Row -> column map of the original orientation (NONE when unmatched).
     let (row_to_col, col_to_row) = if transpose { (&y, &x) } else { (&x, &y) };
     let mut out = Assignment::default();
@@ -525,6 +644,50 @@ mod tests {
             }
         }
         (1..=n).map(|j| a[(p[j] - 1) * n + (j - 1)]).sum()
+    }
+
+    /// Only `at` from the padded matrix: the trait's generic `reduced_row` / `column_min`.
+    struct Generic<'a>(&'a Padded<'a>);
+    impl CostMatrix for Generic<'_> {
+        fn n(&self) -> usize {
+            self.0.n()
+        }
+        fn at(&self, i: usize, j: usize) -> f64 {
+            self.0.at(i, j)
+        }
+    }
+
+    #[test]
+    fn padded_block_loops_equal_generic_definitions() {
+        let mut rng = Rng(4242);
+        for trial in 0..200 {
+            let r = 1 + trial % 5;
+            let c = 1 + (trial / 5) % 5;
+            // Quantised values so that ties with `half` and between rows happen.
+            let real: Vec<f64> = (0..r * c)
+                .map(|_| (rng.next() * 5.0).floor() / 5.0)
+                .collect();
+            let half = [0.4, 0.0, -0.2, 0.2][trial % 4];
+            let p = Padded {
+                r,
+                c,
+                real: &real,
+                half,
+            };
+            let g = Generic(&p);
+            let n = r + c;
+            let v: Vec<f64> = (0..n).map(|_| rng.next() - 0.5).collect();
+            for j in 0..n {
+                assert_eq!(p.column_min(j), g.column_min(j), "trial {trial} column {j}");
+            }
+            let (mut a, mut b) = (vec![0.0; n], vec![0.0; n]);
+            for i in 0..n {
+                p.reduced_row(i, &v, &mut a);
+                g.reduced_row(i, &v, &mut b);
+                assert_eq!(a, b, "trial {trial} row {i}");
+            }
+            assert_eq!(lapjv_with(&p), lapjv_with(&g), "trial {trial}");
+        }
     }
 
     #[test]

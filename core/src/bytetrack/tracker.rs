@@ -618,13 +618,18 @@ impl ByteTracker {
     }
 }
 
-/// `joint_stracks`: `a`, then the tracks of `b` whose id is not yet in the result.
+/// `joint_stracks`: `a`, then the tracks of `b` whose id is not yet in the result. Track ids
+/// and arena slots correspond one to one, so the id check is done on slots.
 fn joint(arena: &[Track], a: &[usize], b: &[usize]) -> Vec<usize> {
+    let mut seen = vec![false; arena.len()];
     let mut out = Vec::with_capacity(a.len() + b.len());
-    out.extend_from_slice(a);
+    for &i in a {
+        seen[i] = true;
+        out.push(i);
+    }
     for &i in b {
-        let id = arena[i].id;
-        if !out.iter().any(|&k| arena[k].id == id) {
+        if !seen[i] {
+            seen[i] = true;
             out.push(i);
         }
     }
