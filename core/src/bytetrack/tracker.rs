@@ -335,7 +335,9 @@ impl ByteTracker {
     /// `track_buffer`/`frame_rate` stay in video frames when the detector runs on every n-th frame.
     /// The next `update` predicts once more, so every frame gets exactly one prediction step.
     /// The returned tracks have `det_index == None` and `frames_since_update >= 1`. Lost tracks'
-    /// predicted boxes are available from [`Self::lost_tracks`].
+    /// predicted boxes are available from [`Self::lost_tracks`]. Note that a `predict_only` before
+    /// the first `update` uses up frame 1, so the first detections then start unconfirmed tracks
+    /// (the official code confirms new tracks at once only on frame 1).
     pub fn predict_only(&mut self) -> Vec<TrackOutput> {
         self.frame_id += 1;
         let kf = self.kf;
@@ -811,6 +813,16 @@ mod tests {
         let out = t.update(&[det(180.0, 0.0, 0.9, 0)]);
         assert_eq!(ids(&out), vec![1]);
         assert_eq!(out[0].det_index, Some(0));
+    }
+
+    #[test]
+    fn predict_only_before_any_update() {
+        let mut t = ByteTracker::new(ByteTrackConfig::default());
+        assert!(t.predict_only().is_empty());
+        assert_eq!(t.frame_id(), 1);
+        // Frame 2: the new track is unconfirmed, confirmed on frame 3.
+        assert!(t.update(&[det(0.0, 0.0, 0.9, 0)]).is_empty());
+        assert_eq!(ids(&t.update(&[det(1.0, 0.0, 0.9, 0)])), vec![1]);
     }
 
     #[test]
