@@ -71,19 +71,23 @@ impl YuvMatrix {
     pub const BT709_LIMITED: Self = Self { kr: 0.2126, kb: 0.0722, full_range: false };
     pub const BT2020_LIMITED: Self = Self { kr: 0.2627, kb: 0.0593, full_range: false };
 
-    /// Converts one interpolated (Y, U, V) sample to (R, G, B) in 0..=255.
-    #[inline]
-    fn to_rgb(&self, y: f32, u: f32, v: f32) -> [f32; 3] {
-        let (y, cb, cr) = if self.full_range {
-            (y, u - 128.0, v - 128.0)
-        } else {
-            ((y - 16.0) * (255.0 / 219.0), (u - 128.0) * (255.0 / 224.0), (v - 128.0) * (255.0 / 224.0))
-        };
+    /// Converts rows of interpolated Y, U, V samples in place to R, G, B in 0..=255.
+    fn rows_to_rgb(&self, y: &mut [f32], u: &mut [f32], v: &mut [f32]) {
+        let (y_scale, y_offset, c_scale) =
+            if self.full_range { (1.0, 0.0, 1.0) } else { (255.0 / 219.0, 16.0, 255.0 / 224.0) };
         let kg = 1.0 - self.kr - self.kb;
-        let r = y + 2.0 * (1.0 - self.kr) * cr;
-        let b = y + 2.0 * (1.0 - self.kb) * cb;
-        let g = (y - self.kr * r - self.kb * b) / kg;
-        [r.clamp(0.0, 255.0), g.clamp(0.0, 255.0), b.clamp(0.0, 255.0)]
+        let (cr_r, cb_b) = (2.0 * (1.0 - self.kr), 2.0 * (1.0 - self.kb));
+        for ((y, u), v) in y.iter_mut().zip(u.iter_mut()).zip(v.iter_mut()) {
+            let luma = (*y - y_offset) * y_scale;
+            let cb = (*u - 128.0) * c_scale;
+            let cr = (*v - 128.0) * c_scale;
+            let r = luma + cr_r * cr;
+            let b = luma + cb_b * cb;
+            let g = (luma - self.kr * r - self.kb * b) / kg;
+            *y = r.clamp(0.0, 255.0);
+            *u = g.clamp(0.0, 255.0);
+            *v = b.clamp(0.0, 255.0);
+        }
     }
 }
 
@@ -250,58 +254,65 @@ pub fn fill_input_tensor(
 
     let xs = Axis::new(image.width, rw);
     let ys = Axis::new(image.height, rh);
-    match image.layout {
-        PixelLayout::Packed { bytes_per_pixel: bpp, r, g, b } => {
-            let offsets = [r, g, b];
-            let data = image.planes[0];
-            let stride = image.strides[0];
-            for dy in 0..rh {
-                let row0 = &data[ys.i0[dy] * stride..];
-                let row1 = &data[ys.i1[dy] * stride..];
-                let wy = ys.w1[dy];
+    // Row by row: gather the interpolated samples into three rows of source channels, then
+    // convert/scale them into the model planes in a loop the compiler vectorises.
+    let mut rows = [vec![0.0f32; rw], vec![0.0f32; rw], vec![0.0f32; rw]];
+    let yuv = matches!(image.layout, PixelLayout::I420 | PixelLayout::Nv12);
+    let (cxs, cys) = if yuv {
+        (Axis::subsampled(image.width, rw), Axis::subsampled(image.height, rh))
+    } else {
+        (Axis { i0: Vec::new(), i1: Vec::new(), w1: Vec::new() }, Axis { i0: Vec::new(), i1: Vec::new(), w1: Vec::new() })
+    };
+    for dy in 0..rh {
+        let wy = ys.w1[dy];
+        let [r0, r1, r2] = &mut rows;
+        match image.layout {
+            PixelLayout::Packed { bytes_per_pixel: bpp, r, g, b } => {
+                let (data, stride) = (image.planes[0], image.strides[0]);
+                let top = &data[ys.i0[dy] * stride..];
+                let bottom = &data[ys.i1[dy] * stride..];
                 for dx in 0..rw {
                     let (x0, x1, wx) = (xs.i0[dx] * bpp, xs.i1[dx] * bpp, xs.w1[dx]);
-                    let at = dy * dw + dx;
-                    for (c, out) in outs.iter_mut().enumerate() {
-                        let o = offsets[src_channel[c]];
-                        let v = lerp2(row0[x0 + o], row0[x1 + o], row1[x0 + o], row1[x1 + o], wx, wy);
-                        out[at] = v * value_scale;
-                    }
+                    r0[dx] = lerp2(top[x0 + r], top[x1 + r], bottom[x0 + r], bottom[x1 + r], wx, wy);
+                    r1[dx] = lerp2(top[x0 + g], top[x1 + g], bottom[x0 + g], bottom[x1 + g], wx, wy);
+                    r2[dx] = lerp2(top[x0 + b], top[x1 + b], bottom[x0 + b], bottom[x1 + b], wx, wy);
                 }
             }
-        }
-        PixelLayout::I420 | PixelLayout::Nv12 => {
-            let cxs = Axis::subsampled(image.width, rw);
-            let cys = Axis::subsampled(image.height, rh);
-            let (ydata, ystride) = (image.planes[0], image.strides[0]);
-            for dy in 0..rh {
-                let y0 = &ydata[ys.i0[dy] * ystride..];
-                let y1 = &ydata[ys.i1[dy] * ystride..];
-                let (wy, cwy) = (ys.w1[dy], cys.w1[dy]);
-                let (cr0, cr1) = (cys.i0[dy], cys.i1[dy]);
+            PixelLayout::I420 | PixelLayout::Nv12 => {
+                let (ydata, ystride) = (image.planes[0], image.strides[0]);
+                let top = &ydata[ys.i0[dy] * ystride..];
+                let bottom = &ydata[ys.i1[dy] * ystride..];
                 for dx in 0..rw {
-                    let (x0, x1, wx) = (xs.i0[dx], xs.i1[dx], xs.w1[dx]);
-                    let luma = lerp2(y0[x0], y0[x1], y1[x0], y1[x1], wx, wy);
-                    let (cx0, cx1, cwx) = (cxs.i0[dx], cxs.i1[dx], cxs.w1[dx]);
-                    let (u, v) = if image.layout == PixelLayout::I420 {
-                        let (up, us) = (image.planes[1], image.strides[1]);
-                        let (vp, vs) = (image.planes[2], image.strides[2]);
-                        let u = lerp2(up[cr0 * us + cx0], up[cr0 * us + cx1], up[cr1 * us + cx0], up[cr1 * us + cx1], cwx, cwy);
-                        let v = lerp2(vp[cr0 * vs + cx0], vp[cr0 * vs + cx1], vp[cr1 * vs + cx0], vp[cr1 * vs + cx1], cwx, cwy);
-                        (u, v)
-                    } else {
-                        let (uv, s) = (image.planes[1], image.strides[1]);
-                        let (a0, a1) = (cr0 * s, cr1 * s);
-                        let u = lerp2(uv[a0 + 2 * cx0], uv[a0 + 2 * cx1], uv[a1 + 2 * cx0], uv[a1 + 2 * cx1], cwx, cwy);
-                        let v = lerp2(uv[a0 + 2 * cx0 + 1], uv[a0 + 2 * cx1 + 1], uv[a1 + 2 * cx0 + 1], uv[a1 + 2 * cx1 + 1], cwx, cwy);
-                        (u, v)
-                    };
-                    let rgb = image.matrix.to_rgb(luma, u, v);
-                    let at = dy * dw + dx;
-                    for (c, out) in outs.iter_mut().enumerate() {
-                        out[at] = rgb[src_channel[c]] * value_scale;
+                    let (x0, x1) = (xs.i0[dx], xs.i1[dx]);
+                    r0[dx] = lerp2(top[x0], top[x1], bottom[x0], bottom[x1], xs.w1[dx], wy);
+                }
+                let cwy = cys.w1[dy];
+                if image.layout == PixelLayout::I420 {
+                    let (up, us, vp, vs) = (image.planes[1], image.strides[1], image.planes[2], image.strides[2]);
+                    let (u_top, u_bottom) = (&up[cys.i0[dy] * us..], &up[cys.i1[dy] * us..]);
+                    let (v_top, v_bottom) = (&vp[cys.i0[dy] * vs..], &vp[cys.i1[dy] * vs..]);
+                    for dx in 0..rw {
+                        let (x0, x1, wx) = (cxs.i0[dx], cxs.i1[dx], cxs.w1[dx]);
+                        r1[dx] = lerp2(u_top[x0], u_top[x1], u_bottom[x0], u_bottom[x1], wx, cwy);
+                        r2[dx] = lerp2(v_top[x0], v_top[x1], v_bottom[x0], v_bottom[x1], wx, cwy);
+                    }
+                } else {
+                    let (uv, s) = (image.planes[1], image.strides[1]);
+                    let (top, bottom) = (&uv[cys.i0[dy] * s..], &uv[cys.i1[dy] * s..]);
+                    for dx in 0..rw {
+                        let (x0, x1, wx) = (2 * cxs.i0[dx], 2 * cxs.i1[dx], cxs.w1[dx]);
+                        r1[dx] = lerp2(top[x0], top[x1], bottom[x0], bottom[x1], wx, cwy);
+                        r2[dx] = lerp2(top[x0 + 1], top[x1 + 1], bottom[x0 + 1], bottom[x1 + 1], wx, cwy);
                     }
                 }
+                image.matrix.rows_to_rgb(r0, r1, r2);
+            }
+        }
+        let at = dy * dw;
+        for (c, out) in outs.iter_mut().enumerate() {
+            let src = &rows[src_channel[c]];
+            for (o, v) in out[at..at + rw].iter_mut().zip(src) {
+                *o = v * value_scale;
             }
         }
     }

@@ -1,0 +1,108 @@
+//! Pose throughput: raw ONNX Runtime inference versus the `rtmopose` element chain, on the same
+//! frames, the same model and the same thread count, measured side by side in one run.
+//!
+//! ```text
+//! cargo bench --bench pose_throughput -- [video=PATH] [model=PATH] [threads=N] [rounds=N]
+//! ```
+//! Raw: `Session::run` on input tensors letterboxed beforehand (decode and pre-processing not
+//! timed). Element chain: `filesrc ! decodebin ! videoconvert ! rtmopose ! fakesink`, timed from
+//! PLAYING to EOS, decode included. SPEC target: chain / raw >= 0.95.
+
+use std::time::Instant;
+
+use gst::prelude::*;
+use gstrecognizer::{onnx, pose_model::PoseModel, video};
+use ort::value::TensorRef;
+
+fn decode_tensors(video_path: &str, model: &mut PoseModel) -> Vec<Vec<f32>> {
+    let pipeline = recognizer::launch(&format!(
+        "filesrc location=\"{video_path}\" ! decodebin ! videoconvert ! video/x-raw,format=BGR ! appsink name=sink sync=false"
+    ));
+    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut tensors = Vec::new();
+    while let Ok(sample) = sink.pull_sample() {
+        let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
+        let buffer = sample.buffer().unwrap();
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).unwrap();
+        model.preprocess(&video::image(&frame).unwrap()).unwrap();
+        tensors.push(model.input_tensor().to_vec());
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    tensors
+}
+
+fn raw_fps(model_path: &std::path::Path, threads: usize, tensors: &[Vec<f32>], size: (usize, usize)) -> f64 {
+    let request = onnx::SessionRequest { model: model_path, device: onnx::Device::Cpu, fallback_to_cpu: false, threads };
+    let mut session = onnx::load_session(&request).unwrap().session;
+    let input = session.inputs()[0].name().to_string();
+    let shape = [1usize, 3, size.1, size.0];
+    // Warm-up, as the element's first frame also pays for it.
+    let t = TensorRef::from_array_view((shape, &tensors[0][..])).unwrap();
+    session.run(ort::inputs![input.as_str() => t]).unwrap();
+    let start = Instant::now();
+    for tensor in tensors {
+        let t = TensorRef::from_array_view((shape, &tensor[..])).unwrap();
+        let outputs = session.run(ort::inputs![input.as_str() => t]).unwrap();
+        std::hint::black_box(&outputs);
+    }
+    tensors.len() as f64 / start.elapsed().as_secs_f64()
+}
+
+fn chain_fps(video_path: &str, model_path: &std::path::Path, threads: usize, frames: usize, queue: bool) -> f64 {
+    let queue = if queue { "queue max-size-buffers=4 ! " } else { "" };
+    let pipeline = recognizer::launch(&format!(
+        "filesrc location=\"{video_path}\" ! decodebin ! videoconvert ! {queue}rtmopose name=pose threads={threads} model=\"{}\" ! fakesink",
+        model_path.display()
+    ));
+    // Start (model load, warm-up) is not part of the per-frame figure: preroll first.
+    pipeline.set_state(gst::State::Paused).unwrap();
+    let _ = pipeline.state(gst::ClockTime::from_seconds(120));
+    let start = Instant::now();
+    recognizer::run_to_eos(&pipeline).unwrap();
+    let elapsed = start.elapsed().as_secs_f64();
+    let inferences = pipeline.by_name("pose").unwrap().property::<u64>("inferences") as usize;
+    assert_eq!(inferences, frames, "the chain must run the model on every frame");
+    // The preroll frame was processed before the clock started.
+    (frames - 1) as f64 / elapsed
+}
+
+fn main() {
+    recognizer::init();
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let arg = |key: &str| args.iter().find_map(|a| a.strip_prefix(key).and_then(|v| v.strip_prefix('=')).map(str::to_string));
+    let video_path = arg("video")
+        .unwrap_or_else(|| recognizer::data("media/video/ntu_S002C002P003R002A043_rgb_falling.avi").display().to_string());
+    let model_path = arg("model").map(Into::into).unwrap_or_else(recognizer::rtmo_model);
+    let threads: usize = arg("threads").map(|t| t.parse().expect("threads=N")).unwrap_or(2);
+    let rounds: usize = arg("rounds").map(|t| t.parse().expect("rounds=N")).unwrap_or(5);
+
+    let mut model = PoseModel::load_cpu(&model_path, threads).unwrap();
+    let size = (model.contract.input_width, model.contract.input_height);
+    let tensors = decode_tensors(&video_path, &mut model);
+    drop(model);
+    println!("video {video_path}: {} frames; model {}; {threads} ORT threads", tensors.len(), model_path.display());
+    println!(
+        "{:>5} {:>9} {:>11} {:>7} {:>17} {:>7}",
+        "round", "raw fps", "chain fps", "ratio", "chain+queue fps", "ratio"
+    );
+    let (mut ratios, mut queued_ratios) = (Vec::new(), Vec::new());
+    // Interleave the runs so that machine noise hits all alike.
+    for round in 0..rounds {
+        let raw = raw_fps(&model_path, threads, &tensors, size);
+        let chain = chain_fps(&video_path, &model_path, threads, tensors.len(), false);
+        let queued = chain_fps(&video_path, &model_path, threads, tensors.len(), true);
+        ratios.push(chain / raw);
+        queued_ratios.push(queued / raw);
+        println!("{round:>5} {raw:>9.2} {chain:>11.2} {:>7.3} {queued:>17.2} {:>7.3}", chain / raw, queued / raw);
+    }
+    let median = |v: &mut Vec<f64>| {
+        v.sort_by(f64::total_cmp);
+        v[v.len() / 2]
+    };
+    println!(
+        "median ratio to raw inference: chain {:.3}, chain with a queue before rtmopose {:.3} (SPEC target >= 0.95)",
+        median(&mut ratios),
+        median(&mut queued_ratios)
+    );
+}
