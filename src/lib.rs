@@ -183,3 +183,17 @@ pub fn oks(gt_keypoints: &[f32], gt_area: f32, predicted: &Person) -> f32 {
     }
     if count == 0 { 0.0 } else { sum / count as f32 }
 }
+
+/// A `pipelines/*.pipeline` description with its `${VARIABLES}` filled in (comments dropped,
+/// lines joined), as `scripts/pipeline` does for gst-launch-1.0.
+pub fn pipeline_description(name: &str, variables: &[(&str, &str)]) -> String {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines").join(name);
+    let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    let mut description: String =
+        text.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join(" ");
+    for (key, value) in variables {
+        description = description.replace(&format!("${{{key}}}"), value);
+    }
+    assert!(!description.contains("${"), "{name}: unfilled variables in {description}");
+    description
+}
