@@ -197,3 +197,38 @@ pub fn pipeline_description(name: &str, variables: &[(&str, &str)]) -> String {
     assert!(!description.contains("${"), "{name}: unfilled variables in {description}");
     description
 }
+
+/// Identity stability of tracks over a sequence of frames: the share of frame-to-frame
+/// transitions in which a person keeps its track id and its box centre moves less than
+/// `max_move` pixels. A transition is a tracked person of frame t and the person of frame t+1
+/// that overlaps it most (IoU >= 0.3). Also returns the number of distinct track ids.
+pub fn id_consistency(frames: &[Vec<Person>], max_move: f32) -> (f64, usize, usize) {
+    let centre = |p: &Person| ((p.bbox[0] + p.bbox[2]) / 2.0, (p.bbox[1] + p.bbox[3]) / 2.0);
+    let (mut transitions, mut kept) = (0usize, 0usize);
+    let mut ids = std::collections::HashSet::new();
+    for pair in frames.windows(2) {
+        for a in &pair[0] {
+            let Some(track) = a.track() else { continue };
+            ids.insert(track.id);
+            let best = pair[1]
+                .iter()
+                .map(|b| (recognizer_core::pose::iou(&a.bbox, &b.bbox), b))
+                .filter(|(iou, _)| *iou >= 0.3)
+                .max_by(|x, y| x.0.total_cmp(&y.0));
+            if let Some((_, b)) = best {
+                transitions += 1;
+                let ((ax, ay), (bx, by)) = (centre(a), centre(b));
+                if b.track().map(|t| t.id) == Some(track.id) && (ax - bx).hypot(ay - by) < max_move {
+                    kept += 1;
+                }
+            }
+        }
+    }
+    for p in frames.last().into_iter().flatten() {
+        if let Some(t) = p.track() {
+            ids.insert(t.id);
+        }
+    }
+    let share = if transitions == 0 { 0.0 } else { kept as f64 / transitions as f64 };
+    (share, ids.len(), transitions)
+}

@@ -1,8 +1,10 @@
 //! Recognizer: GStreamer elements for real-time, skeleton-based human action recognition.
 //!
-//! Elements: `rtmopose` (multi-person pose estimation) and `eventsink` (frame log). They share
+//! Elements: `rtmopose` (multi-person pose estimation), `bytetrack` (tracking) and `eventsink`
+//! (frame log). They share
 //! the per-frame metadata of the `recognizer-meta` crate.
 
+mod bytetrack;
 mod eventsink;
 pub mod onnx;
 pub mod pose_model;
@@ -12,6 +14,7 @@ pub mod video;
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     recognizer_meta::register();
     rtmopose::register(plugin)?;
+    bytetrack::register(plugin)?;
     eventsink::register(plugin)?;
     Ok(())
 }
