@@ -49,7 +49,9 @@ fn parse_args() -> Args {
             "--fps" => fps = Some(value().parse::<f64>().unwrap_or_else(|_| usage())),
             "--name" => name = Some(value()),
             "--model" => model = Some(PathBuf::from(value())),
-            "--max-frames" => max_frames = Some(value().parse::<usize>().unwrap_or_else(|_| usage())),
+            "--max-frames" => {
+                max_frames = Some(value().parse::<usize>().unwrap_or_else(|_| usage()))
+            }
             "-h" | "--help" => usage(),
             _ if a.starts_with("--") => usage(),
             _ => positional.push(a),
@@ -59,8 +61,19 @@ fn parse_args() -> Args {
         usage();
     }
     let video = PathBuf::from(&positional[0]);
-    let video = if video.is_file() { video } else { recognizer::data(&positional[0]) };
-    Args { video, out: PathBuf::from(&positional[1]), fps, name, model, max_frames }
+    let video = if video.is_file() {
+        video
+    } else {
+        recognizer::data(&positional[0])
+    };
+    Args {
+        video,
+        out: PathBuf::from(&positional[1]),
+        fps,
+        name,
+        model,
+        max_frames,
+    }
 }
 
 /// The decoded stream's frame rate from its caps (prerolls a decode-only pipeline).
@@ -123,18 +136,36 @@ fn main() {
                         .iter()
                         .map(|p| {
                             let [x1, y1, x2, y2] = p.bbox;
-                            json!([round4(x1), round4(y1), round4(x2), round4(y2), round4(p.score)])
+                            json!([
+                                round4(x1),
+                                round4(y1),
+                                round4(x2),
+                                round4(y2),
+                                round4(p.score)
+                            ])
                         })
                         .collect(),
                 )
             }
         })
         .collect();
-    let file_name = args.video.file_name().unwrap().to_string_lossy().into_owned();
+    let file_name = args
+        .video
+        .file_name()
+        .unwrap()
+        .to_string_lossy()
+        .into_owned();
     let name = args.name.unwrap_or_else(|| {
-        args.video.file_stem().unwrap().to_string_lossy().into_owned()
+        args.video
+            .file_stem()
+            .unwrap()
+            .to_string_lossy()
+            .into_owned()
     });
-    let (width, height) = collected.first().map(|f| (f.width, f.height)).unwrap_or((0, 0));
+    let (width, height) = collected
+        .first()
+        .map(|f| (f.width, f.height))
+        .unwrap_or((0, 0));
     let seq = json!({
         "name": name,
         "description": format!(
