@@ -1,20 +1,23 @@
 //! Recognizer: GStreamer elements for real-time, skeleton-based human action recognition.
 //!
-//! Elements: `rtmopose` (multi-person pose estimation), `bytetrack` (tracking) and `eventsink`
-//! (frame log). They share
+//! Elements: `rtmopose` (multi-person pose estimation), `bytetrack` (tracking), `stgcnclassify`
+//! (action classification) and `eventsink` (frame log, events). They share
 //! the per-frame metadata of the `recognizer-meta` crate.
 
+pub mod action_model;
 mod bytetrack;
 mod eventsink;
 pub mod onnx;
 pub mod pose_model;
 mod rtmopose;
+mod stgcnclassify;
 pub mod video;
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     recognizer_meta::register();
     rtmopose::register(plugin)?;
     bytetrack::register(plugin)?;
+    stgcnclassify::register(plugin)?;
     eventsink::register(plugin)?;
     Ok(())
 }

@@ -1,0 +1,484 @@
+use std::{
+    path::PathBuf,
+    sync::{LazyLock, Mutex},
+};
+
+use gst::{glib, prelude::*, subclass::prelude::*};
+use gst_base::subclass::prelude::*;
+use recognizer_core::action::{argmax, Normalization, Pose, Schedule, TrackAction, TrackFrame, TrackWindows, WindowSpec};
+use recognizer_meta::{Action, Person, PoseMeta, TrackState};
+
+use crate::{
+    action_model::{ActionModel, OutputKind},
+    onnx::{Device, SessionRequest},
+};
+
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new("stgcnclassify", gst::DebugColorFlags::empty(), Some("Skeleton action classification"))
+});
+
+const DEFAULT_WINDOW: u32 = 0;
+const DEFAULT_STRIDE: u32 = 4;
+const DEFAULT_MIN_FRAMES: u32 = 0;
+const DEFAULT_DEVICE: &str = "cpu";
+const DEFAULT_FALLBACK_TO_CPU: bool = true;
+const DEFAULT_THREADS: u32 = 1;
+const DEFAULT_SCORE_THRESHOLD: f32 = 0.0;
+const DEFAULT_PERSONS_PER_SAMPLE: u32 = 0;
+const DEFAULT_NORMALIZATION: &str = "auto";
+const DEFAULT_MIN_JOINT_SCORE: f32 = 0.01;
+
+#[derive(Debug, Clone)]
+struct Settings {
+    model: Option<PathBuf>,
+    labels: Option<PathBuf>,
+    window: u32,
+    stride: u32,
+    min_frames: u32,
+    device: String,
+    fallback_to_cpu: bool,
+    threads: u32,
+    score_threshold: f32,
+    persons_per_sample: u32,
+    normalization: String,
+    min_joint_score: f32,
+}
+
+impl Default for Settings {
+    fn default() -> Self {
+        Self {
+            model: None,
+            labels: None,
+            window: DEFAULT_WINDOW,
+            stride: DEFAULT_STRIDE,
+            min_frames: DEFAULT_MIN_FRAMES,
+            device: DEFAULT_DEVICE.into(),
+            fallback_to_cpu: DEFAULT_FALLBACK_TO_CPU,
+            threads: DEFAULT_THREADS,
+            score_threshold: DEFAULT_SCORE_THRESHOLD,
+            persons_per_sample: DEFAULT_PERSONS_PER_SAMPLE,
+            normalization: DEFAULT_NORMALIZATION.into(),
+            min_joint_score: DEFAULT_MIN_JOINT_SCORE,
+        }
+    }
+}
+
+struct State {
+    model: ActionModel,
+    spec: WindowSpec,
+    output: OutputKind,
+    labels: Vec<String>,
+    windows: TrackWindows,
+    width: f32,
+    height: f32,
+    /// Reused input buffer of the batch.
+    batch: Vec<f32>,
+}
+
+#[derive(Default)]
+struct Stats {
+    execution_provider: Option<String>,
+    classifications: u64,
+    batches: u64,
+    frame_errors: u64,
+}
+
+#[derive(Default)]
+pub struct StgcnClassify {
+    settings: Mutex<Settings>,
+    state: Mutex<Option<State>>,
+    stats: Mutex<Stats>,
+}
+
+#[glib::object_subclass]
+impl ObjectSubclass for StgcnClassify {
+    const NAME: &'static str = "GstStgcnClassify";
+    type Type = super::StgcnClassify;
+    type ParentType = gst_base::BaseTransform;
+}
+
+impl ObjectImpl for StgcnClassify {
+    fn properties() -> &'static [glib::ParamSpec] {
+        static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
+            vec![
+                glib::ParamSpecString::builder("model")
+                    .nick("Model")
+                    .blurb("Path of the classifier (.onnx): input [N,M,T,17,3] -> output [N,K]")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("labels")
+                    .nick("Labels")
+                    .blurb("File with one class label per line (default: the model's recognizer.labels metadata)")
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("window")
+                    .nick("Window")
+                    .blurb("Frames per window, T (0: from the model)")
+                    .maximum(10_000)
+                    .default_value(DEFAULT_WINDOW)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("stride")
+                    .nick("Stride")
+                    .blurb("Classify each track every N frames")
+                    .minimum(1)
+                    .maximum(10_000)
+                    .default_value(DEFAULT_STRIDE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("min-frames")
+                    .nick("Minimum frames")
+                    .blurb("Classify a track once it has this many frames, padding the window (0: the model's recognizer.min_frames, else the full window)")
+                    .maximum(10_000)
+                    .default_value(DEFAULT_MIN_FRAMES)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("device")
+                    .nick("Device")
+                    .blurb("Where inference runs: cpu, cuda or cuda:N")
+                    .default_value(Some(DEFAULT_DEVICE))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecBoolean::builder("fallback-to-cpu")
+                    .nick("Fall back to CPU")
+                    .blurb("With device=cuda and no usable CUDA: run on the CPU with a warning (true) or fail at start (false)")
+                    .default_value(DEFAULT_FALLBACK_TO_CPU)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("threads")
+                    .nick("Threads")
+                    .blurb("ONNX Runtime intra-op threads (0 = one per physical core)")
+                    .maximum(256)
+                    .default_value(DEFAULT_THREADS)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecFloat::builder("score-threshold")
+                    .nick("Score threshold")
+                    .blurb("Actions whose top class scores lower are not written")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_SCORE_THRESHOLD)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("persons-per-sample")
+                    .nick("Persons per sample")
+                    .blurb("M: 1 = each track alone, 2 = the track and the nearest other person (0: from the model)")
+                    .maximum(2)
+                    .default_value(DEFAULT_PERSONS_PER_SAMPLE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("normalization")
+                    .nick("Normalization")
+                    .blurb("Keypoint normalisation: auto (model metadata, else frame), frame (pyskl PreNormalize2D) or window")
+                    .default_value(Some(DEFAULT_NORMALIZATION))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecFloat::builder("min-joint-score")
+                    .nick("Minimum joint score")
+                    .blurb("Joints scoring this or lower are zeroed")
+                    .minimum(0.0)
+                    .maximum(1.0)
+                    .default_value(DEFAULT_MIN_JOINT_SCORE)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecString::builder("execution-provider")
+                    .nick("Execution provider")
+                    .blurb("The ONNX Runtime execution provider in use; empty before start")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt64::builder("classifications")
+                    .nick("Classifications")
+                    .blurb("Windows classified since start")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt64::builder("batches")
+                    .nick("Batches")
+                    .blurb("Frames on which windows were classified (one batched call each when the model allows)")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt64::builder("frame-errors")
+                    .nick("Frame errors")
+                    .blurb("Frames that passed without new actions because classifying failed")
+                    .read_only()
+                    .build(),
+            ]
+        });
+        PROPERTIES.as_ref()
+    }
+
+    fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
+        let mut s = self.settings.lock().unwrap();
+        let path = |v: &glib::Value| v.get::<Option<String>>().unwrap().filter(|s| !s.is_empty()).map(PathBuf::from);
+        match pspec.name() {
+            "model" => s.model = path(value),
+            "labels" => s.labels = path(value),
+            "window" => s.window = value.get().unwrap(),
+            "stride" => s.stride = value.get().unwrap(),
+            "min-frames" => s.min_frames = value.get().unwrap(),
+            "device" => s.device = value.get::<Option<String>>().unwrap().unwrap_or_else(|| DEFAULT_DEVICE.into()),
+            "fallback-to-cpu" => s.fallback_to_cpu = value.get().unwrap(),
+            "threads" => s.threads = value.get().unwrap(),
+            "score-threshold" => s.score_threshold = value.get().unwrap(),
+            "persons-per-sample" => s.persons_per_sample = value.get().unwrap(),
+            "normalization" => {
+                s.normalization = value.get::<Option<String>>().unwrap().unwrap_or_else(|| DEFAULT_NORMALIZATION.into())
+            }
+            "min-joint-score" => s.min_joint_score = value.get().unwrap(),
+            _ => unimplemented!(),
+        }
+    }
+
+    fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
+        let s = self.settings.lock().unwrap();
+        let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string()).to_value();
+        match pspec.name() {
+            "model" => path(&s.model),
+            "labels" => path(&s.labels),
+            "window" => s.window.to_value(),
+            "stride" => s.stride.to_value(),
+            "min-frames" => s.min_frames.to_value(),
+            "device" => s.device.to_value(),
+            "fallback-to-cpu" => s.fallback_to_cpu.to_value(),
+            "threads" => s.threads.to_value(),
+            "score-threshold" => s.score_threshold.to_value(),
+            "persons-per-sample" => s.persons_per_sample.to_value(),
+            "normalization" => s.normalization.to_value(),
+            "min-joint-score" => s.min_joint_score.to_value(),
+            "execution-provider" => self.stats.lock().unwrap().execution_provider.clone().unwrap_or_default().to_value(),
+            "classifications" => self.stats.lock().unwrap().classifications.to_value(),
+            "batches" => self.stats.lock().unwrap().batches.to_value(),
+            "frame-errors" => self.stats.lock().unwrap().frame_errors.to_value(),
+            _ => unimplemented!(),
+        }
+    }
+}
+
+impl GstObjectImpl for StgcnClassify {}
+
+impl ElementImpl for StgcnClassify {
+    fn metadata() -> Option<&'static gst::subclass::ElementMetadata> {
+        static ELEMENT_METADATA: LazyLock<gst::subclass::ElementMetadata> = LazyLock::new(|| {
+            gst::subclass::ElementMetadata::new(
+                "ST-GCN action classifier",
+                "Filter/Analyzer/Video",
+                "Classifies the action of each tracked person from a sliding window of skeletons",
+                "Recognizer developers",
+            )
+        });
+        Some(&*ELEMENT_METADATA)
+    }
+
+    fn pad_templates() -> &'static [gst::PadTemplate] {
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
+            let caps = gst::Caps::builder("video/x-raw").build();
+            vec![
+                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
+                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).unwrap(),
+            ]
+        });
+        PAD_TEMPLATES.as_ref()
+    }
+}
+
+fn settings_error(msg: String) -> gst::ErrorMessage {
+    gst::error_msg!(gst::ResourceError::Settings, ("{}", msg))
+}
+
+/// Loads the model and reconciles it with the settings into the runtime state.
+fn build_state(settings: &Settings) -> Result<State, gst::ErrorMessage> {
+    let Some(model_path) = settings.model.as_ref() else {
+        return Err(gst::error_msg!(gst::ResourceError::NotFound, ("No model set: the 'model' property must name an action model (.onnx)")));
+    };
+    let device: Device = settings.device.parse().map_err(settings_error)?;
+    let request = SessionRequest { model: model_path, device, fallback_to_cpu: settings.fallback_to_cpu, threads: settings.threads as usize };
+    let model = ActionModel::load(&request).map_err(|e| {
+        let kind = if !model_path.is_file() { gst::ResourceError::NotFound } else { gst::ResourceError::OpenRead };
+        gst::error_msg!(kind, ("{}", e))
+    })?;
+    let name = model_path.display();
+
+    let frames = match (settings.window as usize, model.frames) {
+        (0, Some(t)) => t,
+        (0, None) => return Err(settings_error(format!("{name} has a dynamic window length: set the 'window' property"))),
+        (w, Some(t)) if w != t => {
+            return Err(settings_error(format!("window={w} does not fit {name}, whose input takes T = {t} frames")));
+        }
+        (w, _) => w,
+    };
+    let persons = match (settings.persons_per_sample as usize, model.persons) {
+        (0, Some(m)) => m,
+        (0, None) => 1,
+        (m, Some(fixed)) if m != fixed => {
+            return Err(settings_error(format!("persons-per-sample={m} does not fit {name}, whose input takes M = {fixed}")));
+        }
+        (m, _) => m,
+    };
+    let min_frames = match settings.min_frames as usize {
+        0 => model.min_frames.unwrap_or(frames).clamp(1, frames),
+        m if m > frames => return Err(settings_error(format!("min-frames={m} exceeds the window of {frames} frames"))),
+        m => m,
+    };
+    let normalization = match settings.normalization.as_str() {
+        "auto" => model.normalization.unwrap_or(Normalization::Frame),
+        other => other.parse().map_err(settings_error)?,
+    };
+    let labels: Vec<String> = match &settings.labels {
+        Some(path) => std::fs::read_to_string(path)
+            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("Could not read labels file '{}': {}", path.display(), e)))?
+            .lines()
+            .map(|l| l.trim().to_string())
+            .filter(|l| !l.is_empty())
+            .collect(),
+        None => model.labels.clone().ok_or_else(|| {
+            settings_error(format!("{name} carries no labels (recognizer.labels metadata): set the 'labels' property to a file with one label per line"))
+        })?,
+    };
+    if let Some(k) = model.classes
+        && k != labels.len()
+    {
+        let source = settings.labels.as_ref().map_or("the model's metadata".to_string(), |p| format!("labels file '{}'", p.display()));
+        return Err(settings_error(format!("{source} has {} labels but {name} outputs {k} classes", labels.len())));
+    }
+    let spec = WindowSpec { frames, persons, normalization, min_joint_score: settings.min_joint_score };
+    let windows = TrackWindows::new(Schedule { window: frames, stride: settings.stride.max(1) as usize, min_frames });
+    let output = model.output_kind.unwrap_or(OutputKind::Logits);
+    Ok(State { model, spec, output, labels, windows, width: 0.0, height: 0.0, batch: Vec::new() })
+}
+
+fn pose_of(p: &Person) -> Pose {
+    let mut pose = [[0.0; 3]; 17];
+    for (j, k) in pose.iter_mut().zip(&p.keypoints) {
+        *j = [k.x, k.y, k.score];
+    }
+    pose
+}
+
+fn centre(p: &Person) -> (f32, f32) {
+    ((p.bbox[0] + p.bbox[2]) / 2.0, (p.bbox[1] + p.bbox[3]) / 2.0)
+}
+
+impl BaseTransformImpl for StgcnClassify {
+    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    // Actions are written into the metadata, so the buffer must be writable even with equal caps.
+    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
+    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        let settings = self.settings.lock().unwrap().clone();
+        let state = build_state(&settings)?;
+        if let Some(reason) = &state.model.fallback_reason {
+            gst::element_imp_warning!(self, gst::ResourceError::Settings, ("Falling back to the CPU: {}", reason));
+        }
+        gst::info!(
+            CAT,
+            imp = self,
+            "{} classes, T = {}, M = {}, {:?} normalisation, min {} frames, stride {}, on {}",
+            state.labels.len(),
+            state.spec.frames,
+            state.spec.persons,
+            state.spec.normalization,
+            state.windows.schedule().min_frames,
+            state.windows.schedule().stride,
+            state.model.execution_provider
+        );
+        *self.stats.lock().unwrap() =
+            Stats { execution_provider: Some(state.model.execution_provider.to_string()), ..Default::default() };
+        *self.state.lock().unwrap() = Some(state);
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        *self.state.lock().unwrap() = None;
+        Ok(())
+    }
+
+    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
+        let s = incaps.structure(0).ok_or_else(|| gst::loggable_error!(CAT, "empty caps"))?;
+        let mut state = self.state.lock().unwrap();
+        let state = state.as_mut().ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
+        state.width = s.get::<i32>("width").unwrap_or(0) as f32;
+        state.height = s.get::<i32>("height").unwrap_or(0) as f32;
+        Ok(())
+    }
+
+    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+        let score_threshold = self.settings.lock().unwrap().score_threshold;
+        let pts = buf.pts().map(|t| t.nseconds());
+        let Some(mut meta) = buf.meta_mut::<PoseMeta>() else {
+            return Ok(gst::FlowSuccess::Ok);
+        };
+        let mut guard = self.state.lock().unwrap();
+        let Some(state) = guard.as_mut() else {
+            return Err(gst::FlowError::Flushing);
+        };
+        let persons = meta.persons_mut();
+        // Tracks seen on this frame (lost tracks reported by the tracker do not count: their
+        // window starts over when they come back).
+        let present: Vec<(u64, TrackFrame)> = persons
+            .iter()
+            .enumerate()
+            .filter_map(|(i, p)| {
+                let track = p.track().filter(|t| t.state != TrackState::Lost)?;
+                let other = (state.spec.persons > 1)
+                    .then(|| {
+                        let (cx, cy) = centre(p);
+                        persons
+                            .iter()
+                            .enumerate()
+                            .filter(|(j, _)| *j != i)
+                            .min_by(|(_, a), (_, b)| {
+                                let da = (centre(a).0 - cx).hypot(centre(a).1 - cy);
+                                let db = (centre(b).0 - cx).hypot(centre(b).1 - cy);
+                                da.total_cmp(&db)
+                            })
+                            .map(|(_, o)| pose_of(o))
+                    })
+                    .flatten();
+                Some((track.id, TrackFrame { pose: pose_of(p), other, width: state.width, height: state.height }))
+            })
+            .collect();
+        let due = state.windows.push_frame(&present);
+        if !due.is_empty() {
+            let per = state.spec.sample_len();
+            state.batch.resize(due.len() * per, 0.0);
+            for (n, id) in due.iter().enumerate() {
+                let frames = state.windows.frames(*id).expect("due tracks hold a window");
+                state.spec.fill_sample(frames.iter(), &mut state.batch[n * per..(n + 1) * per]);
+            }
+            let (persons_m, frames_t, output) = (state.spec.persons, state.spec.frames, state.output);
+            match state.model.classify(&state.batch, due.len(), persons_m, frames_t, output) {
+                Ok(rows) => {
+                    for (id, row) in due.iter().zip(&rows) {
+                        let window = state.windows.frames(*id).map_or(0, |f| f.len());
+                        if let Some((class_id, score)) = argmax(row) {
+                            state.windows.set_action(*id, TrackAction { class_id, score, window, window_end: pts });
+                        }
+                    }
+                    let mut stats = self.stats.lock().unwrap();
+                    stats.classifications += due.len() as u64;
+                    stats.batches += 1;
+                }
+                Err(e) => {
+                    let errors = {
+                        let mut stats = self.stats.lock().unwrap();
+                        stats.frame_errors += 1;
+                        stats.frame_errors
+                    };
+                    gst::warning!(CAT, imp = self, "frame passes without new actions ({errors} so far): {e}");
+                }
+            }
+        }
+        for p in persons.iter_mut() {
+            let action = p.track().and_then(|t| state.windows.action(t.id)).filter(|a| a.score >= score_threshold);
+            let action = action.map(|a| Action {
+                class_id: a.class_id as u32,
+                label: state.labels.get(a.class_id).cloned().unwrap_or_else(|| format!("class_{}", a.class_id)),
+                score: a.score,
+                window: a.window as u32,
+                window_end_pts: a.window_end,
+            });
+            p.set_action(action.as_ref());
+        }
+        Ok(gst::FlowSuccess::Ok)
+    }
+}
