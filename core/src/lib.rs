@@ -5,4 +5,5 @@
 
 pub mod action;
 pub mod bytetrack;
+pub mod events;
 pub mod pose;
