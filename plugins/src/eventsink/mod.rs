@@ -12,7 +12,13 @@
 use gst::glib;
 use gst::prelude::*;
 
+mod config;
+mod delivery;
 mod imp;
+mod jsonl;
+mod net;
+mod record;
+mod spool;
 
 glib::wrapper! {
     pub struct EventSink(ObjectSubclass<imp::EventSink>) @extends gst_base::BaseSink, gst::Element, gst::Object;

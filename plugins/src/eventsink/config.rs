@@ -1,0 +1,233 @@
+//! Event rules from the element's properties and from a rules file (TOML or JSON).
+//!
+//! Rules file: a list `rules`, one table (object) per rule, with the property names as keys
+//! (`snake_case` accepted too); unknown keys are errors.
+//!
+//! ```toml
+//! [[rules]]
+//! type = "fall"                 # event type (required)
+//! labels = ["falling"]          # or a single string (required)
+//! label-match = "contains"      # "exact" (default) or "contains"
+//! min-score = 0.6               # default 0.5
+//! min-frames = 5                # default 1
+//! min-duration-ms = 0           # default 0
+//! cooldown-ms = 10000           # default 5000
+//! zone = [[0.0, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]]   # optional, normalised
+//! zone-anchor = "bottom-centre" # or "centre"
+//! ```
+//!
+//! JSON: `{"rules": [{"type": "fall", "labels": ["falling"], "min-frames": 5}]}`.
+
+use std::path::Path;
+
+use recognizer_core::events::{Anchor, LabelMatch, Rule, Zone};
+use serde::Deserialize;
+
+pub const DEFAULT_MIN_SCORE: f64 = 0.5;
+pub const DEFAULT_MIN_FRAMES: u32 = 1;
+pub const DEFAULT_MIN_DURATION_MS: u32 = 0;
+pub const DEFAULT_COOLDOWN_MS: u32 = 5000;
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RulesFile {
+    rules: Vec<RuleSpec>,
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+enum Labels {
+    One(String),
+    Many(Vec<String>),
+}
+
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+struct RuleSpec {
+    #[serde(rename = "type")]
+    kind: String,
+    labels: Labels,
+    #[serde(default, alias = "label_match")]
+    label_match: Option<String>,
+    #[serde(default, alias = "min_score")]
+    min_score: Option<f64>,
+    #[serde(default, alias = "min_frames")]
+    min_frames: Option<u32>,
+    #[serde(default, alias = "min_duration_ms")]
+    min_duration_ms: Option<u64>,
+    #[serde(default, alias = "cooldown_ms")]
+    cooldown_ms: Option<u64>,
+    #[serde(default)]
+    zone: Option<Vec<[f32; 2]>>,
+    #[serde(default, alias = "zone_anchor")]
+    zone_anchor: Option<String>,
+}
+
+impl RuleSpec {
+    fn into_rule(self, index: usize) -> Result<Rule, String> {
+        let name = if self.kind.trim().is_empty() { format!("#{}", index + 1) } else { self.kind.clone() };
+        let label_match = match self.label_match.as_deref() {
+            None => LabelMatch::default(),
+            Some(s) => LabelMatch::parse(s)
+                .ok_or_else(|| format!("rule '{name}': label-match '{s}' is not one of exact, contains"))?,
+        };
+        let anchor = match self.zone_anchor.as_deref() {
+            None => Anchor::default(),
+            Some(s) => Anchor::parse(s)
+                .ok_or_else(|| format!("rule '{name}': zone-anchor '{s}' is not one of bottom-centre, centre"))?,
+        };
+        if self.zone.is_none() && self.zone_anchor.is_some() {
+            return Err(format!("rule '{name}': zone-anchor without a zone"));
+        }
+        let rule = Rule {
+            name: self.kind,
+            labels: match self.labels {
+                Labels::One(s) => vec![s],
+                Labels::Many(v) => v,
+            },
+            label_match,
+            min_score: self.min_score.unwrap_or(DEFAULT_MIN_SCORE) as f32,
+            min_frames: self.min_frames.unwrap_or(DEFAULT_MIN_FRAMES),
+            min_duration_ns: self.min_duration_ms.unwrap_or(DEFAULT_MIN_DURATION_MS as u64) * 1_000_000,
+            cooldown_ns: self.cooldown_ms.unwrap_or(DEFAULT_COOLDOWN_MS as u64) * 1_000_000,
+            zone: self.zone.map(|polygon| Zone { polygon, anchor }),
+        };
+        rule.validate()?;
+        Ok(rule)
+    }
+}
+
+/// Parses a rules file's text. The format is TOML, or JSON when the file name ends in `.json`
+/// or the text starts with `{`.
+pub fn parse_rules(text: &str, json: bool) -> Result<Vec<Rule>, String> {
+    let file: RulesFile = if json || text.trim_start().starts_with('{') {
+        serde_json::from_str(text).map_err(|e| format!("invalid JSON: {e}"))?
+    } else {
+        toml::from_str(text).map_err(|e| format!("invalid TOML: {}", e.to_string().trim_end()))?
+    };
+    if file.rules.is_empty() {
+        return Err("no rules (expected a list 'rules' with at least one rule)".into());
+    }
+    file.rules.into_iter().enumerate().map(|(i, spec)| spec.into_rule(i)).collect()
+}
+
+/// Reads and parses a rules file; the error names the file.
+pub fn load_rules(path: &Path) -> Result<Vec<Rule>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("Could not read rules-location '{}': {e}", path.display()))?;
+    let json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    parse_rules(&text, json).map_err(|e| format!("Bad rules-location '{}': {e}", path.display()))
+}
+
+/// Parses a zone property: points `x,y` separated by spaces or `;`, normalised coordinates.
+pub fn parse_zone(text: &str) -> Result<Vec<[f32; 2]>, String> {
+    text.split(|c: char| c == ';' || c.is_whitespace())
+        .filter(|s| !s.is_empty())
+        .map(|p| {
+            let mut it = p.split(',').map(|v| v.trim().parse::<f32>());
+            match (it.next(), it.next(), it.next()) {
+                (Some(Ok(x)), Some(Ok(y)), None) => Ok([x, y]),
+                _ => Err(format!("zone point '{p}' is not 'x,y'")),
+            }
+        })
+        .collect()
+}
+
+/// Reads a label map (one label per line, as for `stgcnclassify labels=`); blank lines skipped.
+pub fn load_label_map(path: &Path) -> Result<Vec<String>, String> {
+    let text =
+        std::fs::read_to_string(path).map_err(|e| format!("Could not read label-map '{}': {e}", path.display()))?;
+    let labels: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+    if labels.is_empty() {
+        return Err(format!("label-map '{}' holds no labels", path.display()));
+    }
+    Ok(labels)
+}
+
+/// Every label of every rule must match at least one label of the map.
+pub fn check_labels(rules: &[Rule], known: &[String], map: &Path) -> Result<(), String> {
+    for rule in rules {
+        let unknown = rule.unknown_labels(known);
+        if !unknown.is_empty() {
+            return Err(format!(
+                "rule '{}': unknown label{} {} ({} match) in none of the {} labels of label-map '{}'",
+                rule.name,
+                if unknown.len() > 1 { "s" } else { "" },
+                unknown.iter().map(|l| format!("'{l}'")).collect::<Vec<_>>().join(", "),
+                rule.label_match.as_str(),
+                known.len(),
+                map.display()
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn toml_rules_with_defaults_and_zone() {
+        let rules = parse_rules(
+            r#"
+            [[rules]]
+            type = "fall"
+            labels = "falling"
+            min-frames = 5
+            cooldown-ms = 10000
+
+            [[rules]]
+            type = "fight"
+            labels = ["punch", "kick"]
+            label_match = "contains"
+            min-score = 0.7
+            min-duration-ms = 500
+            zone = [[0.0, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]]
+            zone-anchor = "centre"
+            "#,
+            false,
+        )
+        .unwrap();
+        assert_eq!(rules.len(), 2);
+        assert_eq!(rules[0].labels, vec!["falling"]);
+        assert_eq!((rules[0].min_frames, rules[0].cooldown_ns, rules[0].min_score), (5, 10_000_000_000, 0.5));
+        assert_eq!(rules[0].label_match, LabelMatch::Exact);
+        assert_eq!(rules[1].label_match, LabelMatch::Contains);
+        assert_eq!((rules[1].min_duration_ns, rules[1].min_score), (500_000_000, 0.7));
+        assert_eq!(rules[1].zone.as_ref().unwrap().anchor, Anchor::Centre);
+        assert_eq!(rules[1].zone.as_ref().unwrap().polygon.len(), 4);
+    }
+
+    #[test]
+    fn json_rules() {
+        let rules = parse_rules(r#"{"rules": [{"type": "fall", "labels": ["falling"], "min-frames": 3}]}"#, true).unwrap();
+        assert_eq!(rules[0].min_frames, 3);
+    }
+
+    #[test]
+    fn errors_name_the_problem() {
+        let err = |text: &str| parse_rules(text, false).unwrap_err();
+        assert!(err("[[rules]]\ntype = \"fall\"\nlabels = [\"falling\"]\nmin-scor = 0.5\n").contains("min-scor"));
+        assert!(err("[[rules]]\ntype = \"fall\"\n").contains("labels"));
+        assert!(err("[[rules]\n").contains("invalid TOML"));
+        assert!(err("rules = []").contains("no rules"));
+        assert!(err("[[rules]]\ntype = \"fall\"\nlabels = \"x\"\nlabel-match = \"regex\"\n").contains("label-match 'regex'"));
+        assert!(err("[[rules]]\ntype = \"fall\"\nlabels = \"x\"\nzone = [[0.0, 0.0], [1.0, 1.0]]\n").contains("at least 3 points"));
+        assert!(parse_rules("{\"rules\": [{\"type\": 1}]}", true).unwrap_err().contains("invalid JSON"));
+    }
+
+    #[test]
+    fn zone_property() {
+        assert_eq!(parse_zone("0,0.5 1,0.5; 1,1 0,1").unwrap(), vec![[0.0, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]]);
+        assert!(parse_zone("0,0.5 1").unwrap_err().contains("'1'"));
+    }
+
+    #[test]
+    fn unknown_labels_are_named() {
+        let known = vec!["falling".to_string(), "standing up".to_string()];
+        let rules = vec![Rule::new("fall", &["falling", "fallen"])];
+        let err = check_labels(&rules, &known, Path::new("labels.txt")).unwrap_err();
+        assert!(err.contains("'fallen'") && err.contains("labels.txt") && err.contains("rule 'fall'"), "{err}");
+    }
+}
