@@ -5,5 +5,6 @@
 
 pub mod action;
 pub mod bytetrack;
+pub mod draw;
 pub mod events;
 pub mod pose;
