@@ -150,7 +150,7 @@ pub fn check_labels(rules: &[Rule], known: &[String], map: &Path) -> Result<(), 
         let unknown = rule.unknown_labels(known);
         if !unknown.is_empty() {
             return Err(format!(
-                "rule '{}': unknown label{} {} ({} match) in none of the {} labels of label-map '{}'",
+                "rule '{}': unknown label{} {}: no {} match among the {} labels of label-map '{}'",
                 rule.name,
                 if unknown.len() > 1 { "s" } else { "" },
                 unknown.iter().map(|l| format!("'{l}'")).collect::<Vec<_>>().join(", "),
