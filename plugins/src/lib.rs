@@ -1,7 +1,7 @@
 //! Recognizer: GStreamer elements for real-time, skeleton-based human action recognition.
 //!
 //! Elements: `rtmopose` (multi-person pose estimation), `bytetrack` (tracking), `stgcnclassify`
-//! (action classification) and `eventsink` (frame log, events). They share
+//! (action classification), `poseoverlay` (drawing) and `eventsink` (frame log, events). They share
 //! the per-frame metadata of the `recognizer-meta` crate.
 
 pub mod action_model;
@@ -9,6 +9,7 @@ mod bytetrack;
 mod eventsink;
 pub mod onnx;
 pub mod pose_model;
+mod poseoverlay;
 mod rtmopose;
 mod stgcnclassify;
 pub mod video;
@@ -18,6 +19,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     rtmopose::register(plugin)?;
     bytetrack::register(plugin)?;
     stgcnclassify::register(plugin)?;
+    poseoverlay::register(plugin)?;
     eventsink::register(plugin)?;
     Ok(())
 }
