@@ -5,7 +5,7 @@
 #[path = "support/events.rs"]
 mod support;
 
-use std::{collections::HashSet, path::Path, process::Command};
+use std::{collections::HashSet, process::Command};
 
 use recognizer_meta::Person;
 use support::*;
@@ -338,5 +338,5 @@ fn one_spool_dir_per_element() {
     let again = Feed::new(&props);
     again.play().unwrap();
     again.stop();
-    assert!(Path::new(&dir).join("webhook").is_dir());
+    assert!(dir.join("webhook").is_dir());
 }

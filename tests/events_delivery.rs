@@ -1,0 +1,341 @@
+//! eventsink delivery, at least once, against real components started here: an HTTP server that
+//! answers, fails (500) and hangs; a mosquitto broker that is down at the start, stopped and
+//! restarted; a pipeline process killed with SIGKILL whose spool the next run replays; MQTT over
+//! TLS with a CA of the test's own.
+
+#[path = "support/events.rs"]
+mod support;
+
+use std::{
+    collections::HashSet,
+    io::{BufRead, BufReader},
+    path::Path,
+    process::{Command, Stdio},
+};
+
+use gst::prelude::*;
+use support::*;
+
+fn spool_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir).map(|it| it.filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "json")).count()).unwrap_or(0)
+}
+
+#[test]
+fn webhook_delivers_each_event_with_the_auth_header() {
+    let server = HttpServer::start(Mode::Ok);
+    let dir = temp_dir("events-webhook");
+    let token = dir.join("token");
+    std::fs::write(&token, "Bearer s3cr3t-t0ken\n").unwrap();
+    let mut feed = Feed::new(&format!(
+        "labels=falling webhook-url={} webhook-auth-header-file={} spool-dir={}",
+        server.url(),
+        token.display(),
+        dir.join("spool").display()
+    ));
+    feed.play().unwrap();
+    for t in 1..=10 {
+        feed.push(&[falling(t)]);
+    }
+    let messages = feed.finish().unwrap();
+    wait_until("the spool to empty", || feed.spooled() == 0);
+    assert_eq!(feed.sink.property::<u64>("delivered"), 10);
+    // The property shows the file, never the secret.
+    assert_eq!(feed.sink.property::<Option<String>>("webhook-auth-header-file"), Some(token.display().to_string()));
+    feed.stop();
+
+    let validator = schema();
+    let requests = server.requests();
+    assert_eq!(requests.len(), 10);
+    for r in &requests {
+        assert_eq!(r.header("Authorization"), Some("Bearer s3cr3t-t0ken"));
+        assert_eq!(r.header("Content-Type"), Some("application/json"));
+        assert_eq!(r.header("Idempotency-Key").map(String::from), r.event_id());
+        assert_valid(&validator, &serde_json::from_str(&r.body).unwrap());
+    }
+    assert_eq!(server.delivered().into_iter().collect::<HashSet<_>>(), messages.ids());
+    assert_eq!(spool_files(&dir.join("spool/webhook")), 0);
+    assert!(!messages.warnings.iter().any(|w| w.contains("s3cr3t")));
+}
+
+#[test]
+fn webhook_survives_errors_and_timeouts() {
+    let server = HttpServer::start(Mode::Fail);
+    let dir = temp_dir("events-webhook-outage");
+    let mut feed = Feed::new(&format!(
+        "labels=falling webhook-url={} spool-dir={} timeout-ms=1000 retry-initial-ms=20 retry-max-ms=300 flush-timeout-ms=200",
+        server.url(),
+        dir.join("spool").display()
+    ));
+    feed.play().unwrap();
+    // The server answers 500: every event waits in the spool, and the stream goes on.
+    for t in 1..=10 {
+        feed.push(&[falling(t)]);
+    }
+    feed.wait_events(10);
+    wait_until("three failed attempts", || server.requests().len() >= 3);
+    assert_eq!(feed.spooled(), 10);
+    // Then it stops answering (the client times out), while more events come.
+    server.set_mode(Mode::Hang);
+    for t in 11..=20 {
+        feed.push(&[falling(t)]);
+    }
+    feed.wait_events(20);
+    wait_until("two unanswered attempts", || server.requests().iter().filter(|r| r.status.is_none()).count() >= 2);
+    assert_eq!(feed.spooled(), 20);
+    // Back to normal: everything arrives.
+    server.set_mode(Mode::Ok);
+    let messages = feed.finish().unwrap();
+    wait_until("the spool to empty", || feed.spooled() == 0);
+    feed.stop();
+
+    let generated = messages.ids();
+    assert_eq!(generated.len(), 20);
+    let delivered: HashSet<String> = server.delivered().into_iter().collect();
+    assert_eq!(delivered, generated, "every event arrives at least once");
+    let requests = server.requests();
+    let (failed, hung) =
+        (requests.iter().filter(|r| r.status == Some(500)).count(), requests.iter().filter(|r| r.status.is_none()).count());
+    println!("{} requests: {failed} answered 500, {hung} unanswered, {} delivered", requests.len(), server.delivered().len());
+    assert!(failed >= 3 && hung >= 2);
+    assert!(
+        messages.warnings.iter().any(|w| w.contains("webhook: delivery failed")),
+        "the outage is reported: {:?}",
+        messages.warnings
+    );
+    assert_eq!(spool_files(&dir.join("spool/webhook")), 0);
+}
+
+/// Child process of `spool_replay_after_sigkill`: generates events for a webhook that is down,
+/// reports their ids once they are spooled, then waits to be killed.
+#[test]
+fn child_process() {
+    if std::env::var("EVENTSINK_TEST_CHILD").as_deref() != Ok("spool") {
+        return;
+    }
+    let spool = std::env::var("CHILD_SPOOL_DIR").unwrap();
+    let url = std::env::var("CHILD_URL").unwrap();
+    let mut feed = Feed::new(&format!(
+        "labels=falling webhook-url={url} webhook-auth-header-env=CHILD_TOKEN spool-dir={spool} retry-initial-ms=50"
+    ));
+    feed.play().unwrap();
+    for t in 1..=8 {
+        feed.push(&[falling(t)]);
+    }
+    let bus = feed.pipeline.bus().unwrap();
+    let mut ids = Vec::new();
+    while ids.len() < 8 {
+        let msg = bus.timed_pop(gst::ClockTime::from_seconds(GUARD.as_secs())).expect("events");
+        if let gst::MessageView::Element(e) = msg.view()
+            && let Some(s) = e.structure().filter(|s| s.name() == "recognizer-event")
+        {
+            ids.push(s.get::<String>("event-id").unwrap());
+        }
+    }
+    println!("\nSPOOLED {}", ids.join(","));
+    std::thread::sleep(GUARD);
+    panic!("the child was not killed");
+}
+
+#[test]
+fn spool_replay_after_sigkill() {
+    let dir = temp_dir("events-sigkill");
+    let spool = dir.join("spool");
+    let down = format!("http://127.0.0.1:{}/events", free_port());
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_process", "--nocapture", "--test-threads=1"])
+        .env("EVENTSINK_TEST_CHILD", "spool")
+        .env("CHILD_SPOOL_DIR", &spool)
+        .env("CHILD_URL", &down)
+        .env("CHILD_TOKEN", "Bearer child-token")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut spooled = None;
+    for line in BufReader::new(child.stdout.take().unwrap()).lines() {
+        let line = line.unwrap();
+        if let Some(ids) = line.strip_prefix("SPOOLED ") {
+            spooled = Some(ids.split(',').map(String::from).collect::<Vec<_>>());
+            break;
+        }
+    }
+    let spooled = spooled.expect("the child reports its events");
+    child.kill().unwrap(); // SIGKILL: no flush, no clean stop
+    child.wait().unwrap();
+    assert_eq!(spooled.len(), 8);
+    assert_eq!(spool_files(&spool.join("webhook")), 8, "every event is on disk");
+
+    // A new run with the same spool-dir: the old events go out first, then the new ones.
+    let server = HttpServer::start(Mode::Ok);
+    let mut feed = Feed::new(&format!("labels=falling webhook-url={} spool-dir={}", server.url(), spool.display()));
+    feed.play().unwrap();
+    for t in 101..=103 {
+        feed.push(&[falling(t)]);
+    }
+    let messages = feed.finish().unwrap();
+    wait_until("the spool to empty", || feed.spooled() == 0);
+    feed.stop();
+    let delivered = server.delivered();
+    let mut first_seen: Vec<String> = Vec::new();
+    for id in &delivered {
+        if !first_seen.contains(id) {
+            first_seen.push(id.clone());
+        }
+    }
+    assert_eq!(first_seen.len(), 11);
+    assert_eq!(first_seen[..8].iter().collect::<HashSet<_>>(), spooled.iter().collect::<HashSet<_>>(), "replayed first");
+    assert_eq!(first_seen[8..].iter().cloned().collect::<HashSet<_>>(), messages.ids());
+    assert_eq!(spool_files(&spool.join("webhook")), 0);
+    let validator = schema();
+    for r in server.requests() {
+        assert_valid(&validator, &serde_json::from_str(&r.body).unwrap());
+    }
+}
+
+const TOPIC: &str = "recognizer/cam0/events";
+
+fn mqtt_feed(broker: &Broker, dir: &Path, extra: &str) -> Feed {
+    Feed::new(&format!(
+        "labels=falling mqtt-url={} spool-dir={} timeout-ms=2000 retry-initial-ms=50 retry-max-ms=500 {extra}",
+        broker.url(),
+        dir.join("spool").display()
+    ))
+}
+
+fn check_received(sub: &Subscriber, generated: &HashSet<String>) {
+    wait_until("the subscriber to receive every event", || sub.ids().is_superset(generated));
+    let text = sub.text();
+    let received = ids_in_lines(&text);
+    let distinct: HashSet<String> = received.iter().cloned().collect();
+    println!("{} events generated, {} messages received, {} distinct", generated.len(), received.len(), distinct.len());
+    assert_eq!(&distinct, generated, "the distinct event ids received are those generated");
+    let validator = schema();
+    for line in text.lines().filter(|l| l.starts_with('{')) {
+        assert_valid(&validator, &serde_json::from_str(line).unwrap());
+    }
+}
+
+#[test]
+fn mqtt_broker_started_midway() {
+    let dir = temp_dir("events-mqtt-midway");
+    let mut broker = Broker::new(&dir.join("broker"));
+    // The subscriber's persistent session is made first, then the broker goes down.
+    broker.start();
+    let sub = Subscriber::start(&broker, TOPIC, "midway-sub", &dir.join("received.txt"));
+    broker.stop();
+
+    let mut feed = mqtt_feed(&broker, &dir, "");
+    feed.play().unwrap();
+    for t in 1..=10 {
+        feed.push(&[falling(t)]);
+    }
+    feed.wait_events(10);
+    assert_eq!(feed.spooled(), 10, "the broker is down: all events wait in the spool");
+    broker.start();
+    for t in 11..=20 {
+        feed.push(&[falling(t)]);
+    }
+    let messages = feed.finish().unwrap();
+    wait_until("the spool to empty", || feed.spooled() == 0);
+    feed.stop();
+    assert_eq!(messages.events.len(), 20);
+    check_received(&sub, &messages.ids());
+    assert_eq!(spool_files(&dir.join("spool/mqtt")), 0);
+}
+
+#[test]
+fn mqtt_broker_stopped_and_restarted_during_the_run() {
+    let dir = temp_dir("events-mqtt-restart");
+    let mut broker = Broker::new(&dir.join("broker"));
+    broker.start();
+    let sub = Subscriber::start(&broker, TOPIC, "restart-sub", &dir.join("received.txt"));
+
+    let mut feed = mqtt_feed(&broker, &dir, "mqtt-topic=recognizer/{stream}/events");
+    feed.play().unwrap();
+    for t in 1..=10 {
+        feed.push(&[falling(t)]);
+    }
+    wait_until("the first events to be delivered", || feed.sink.property::<u64>("delivered") >= 10);
+    broker.stop();
+    for t in 11..=20 {
+        feed.push(&[falling(t)]);
+    }
+    feed.wait_events(20);
+    assert_eq!(feed.spooled(), 10, "the broker is down: the new events wait in the spool");
+    broker.start();
+    for t in 21..=30 {
+        feed.push(&[falling(t)]);
+    }
+    let messages = feed.finish().unwrap();
+    wait_until("the spool to empty", || feed.spooled() == 0);
+    feed.stop();
+    assert_eq!(messages.events.len(), 30);
+    check_received(&sub, &messages.ids());
+}
+
+/// A CA and a server certificate for localhost / 127.0.0.1, made with the openssl command.
+fn make_certificates(dir: &Path) {
+    let run = |args: &[&str]| {
+        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
+        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+    };
+    std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
+    run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=recognizer test CA"]);
+    run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]);
+    run(&[
+        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2",
+        "-extfile", "san.ext",
+    ]);
+}
+
+#[test]
+fn mqtt_over_tls_verifies_the_broker() {
+    let dir = temp_dir("events-mqtt-tls");
+    make_certificates(&dir);
+    let mut broker = Broker::new(&dir.join("broker"));
+    // A TLS listener for the element beside the plain one of the subscriber.
+    let tls_port = free_port();
+    let conf_path = dir.join("broker/mosquitto.conf");
+    let mut conf = std::fs::read_to_string(&conf_path).unwrap();
+    conf.push_str(&format!(
+        "listener {tls_port} 127.0.0.1\ncafile {0}/ca.pem\ncertfile {0}/server.pem\nkeyfile {0}/server.key\n",
+        dir.display()
+    ));
+    std::fs::write(&conf_path, conf).unwrap();
+    broker.start();
+    let sub = Subscriber::start(&broker, TOPIC, "tls-sub", &dir.join("received.txt"));
+    let props = |extra: &str| {
+        format!(
+            "labels=falling mqtt-url=mqtts://localhost:{tls_port} spool-dir={} timeout-ms=2000 retry-initial-ms=50 \
+             retry-max-ms=200 flush-timeout-ms=500 {extra}",
+            dir.join("spool").display()
+        )
+    };
+    // Without the test CA the broker's certificate is not trusted: nothing is delivered.
+    let mut untrusted = Feed::new(&props(""));
+    untrusted.play().unwrap();
+    for t in 1..=3 {
+        untrusted.push(&[falling(t)]);
+    }
+    let first = untrusted.finish().unwrap();
+    untrusted.stop();
+    assert_eq!(untrusted.sink.property::<u64>("delivered"), 0);
+    assert_eq!(spool_files(&dir.join("spool/mqtt")), 3);
+    println!("warnings without the CA: {:?}", first.warnings);
+    if let Some(w) = first.warnings.iter().find(|w| w.contains("mqtt: delivery failed")) {
+        assert!(w.contains("certificate") || w.contains("Certificate"), "{w}");
+    }
+    drop(untrusted);
+    // With tls-ca-file: the spooled events and the new ones arrive.
+    let mut trusted = Feed::new(&props(&format!("tls-ca-file={}/ca.pem", dir.display())));
+    trusted.play().unwrap();
+    for t in 4..=6 {
+        trusted.push(&[falling(t)]);
+    }
+    let second = trusted.finish().unwrap();
+    wait_until("the spool to empty", || trusted.spooled() == 0);
+    trusted.stop();
+    let generated: HashSet<String> = first.ids().union(&second.ids()).cloned().collect();
+    assert_eq!(generated.len(), 6);
+    check_received(&sub, &generated);
+}
