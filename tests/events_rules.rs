@@ -340,3 +340,34 @@ fn one_spool_dir_per_element() {
     again.stop();
     assert!(dir.join("webhook").is_dir());
 }
+
+/// An application reacting in code: a synchronous bus handler that reads the message fields
+/// and the element's properties from the streaming thread.
+#[test]
+fn bus_messages_for_applications() {
+    use gst::prelude::*;
+    let mut feed = Feed::new("labels=falling stream=door");
+    let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+    let (s, sink) = (seen.clone(), feed.sink.clone());
+    feed.pipeline.bus().unwrap().set_sync_handler(move |_, msg| {
+        if let gst::MessageView::Element(e) = msg.view()
+            && let Some(st) = e.structure().filter(|st| st.name() == "recognizer-event")
+        {
+            let json: serde_json::Value = serde_json::from_str(st.get::<&str>("json").unwrap()).unwrap();
+            assert_eq!(json["event_id"].as_str().unwrap(), st.get::<&str>("event-id").unwrap());
+            assert_eq!(st.get::<&str>("stream").unwrap(), "door");
+            assert_eq!(st.get::<&str>("label").unwrap(), "falling");
+            assert_eq!(st.get::<u32>("class-id").unwrap(), 42);
+            assert!(st.get::<&str>("wallclock").unwrap().ends_with('Z'));
+            s.lock().unwrap().push((st.get::<u64>("track-id").unwrap(), sink.property::<u64>("events")));
+        }
+        gst::BusSyncReply::Pass
+    });
+    feed.play().unwrap();
+    for t in 1..=3 {
+        feed.push(&[falling(t)]);
+    }
+    feed.finish().unwrap();
+    feed.stop();
+    assert_eq!(*seen.lock().unwrap(), vec![(1, 1), (2, 2), (3, 3)]);
+}

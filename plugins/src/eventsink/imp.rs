@@ -204,6 +204,11 @@ struct NetworkSink {
 }
 
 struct State {
+    /// Settings of this run, fixed at start.
+    stream: String,
+    location: Option<PathBuf>,
+    stdout: bool,
+    post_messages: bool,
     frames: Option<BufWriter<File>>,
     width: u32,
     height: u32,
@@ -682,8 +687,10 @@ impl EventSink {
         self.state.lock().unwrap().as_ref().map(|s| s.network.iter().map(|n| n.worker.clone()).collect()).unwrap_or_default()
     }
 
-    fn make_events(&self, state: &mut State, stream: &str, buffer: &gst::Buffer, pts_ns: u64) -> Vec<EventRecord> {
-        let Some(meta) = buffer.meta::<PoseMeta>() else { return Vec::new() };
+    /// Runs the rules on one frame. Returns the events and whether to warn that zones cannot
+    /// be evaluated (posted by the caller, outside the state lock).
+    fn make_events(&self, state: &mut State, buffer: &gst::Buffer, pts_ns: u64) -> (Vec<EventRecord>, bool) {
+        let Some(meta) = buffer.meta::<PoseMeta>() else { return (Vec::new(), false) };
         let persons = meta.persons();
         let observations: Vec<Observation> = persons
             .iter()
@@ -696,24 +703,18 @@ impl EventSink {
                 bbox: p.bbox,
             })
             .collect();
-        if state.engine.needs_frame_size() && (state.width == 0 || state.height == 0) && !state.zone_size_warned {
-            state.zone_size_warned = true;
-            gst::element_imp_warning!(
-                self,
-                gst::StreamError::Format,
-                ("The caps give no frame size: rules with a zone cannot match")
-            );
-        }
+        let warn_zone = state.engine.needs_frame_size() && (state.width == 0 || state.height == 0) && !state.zone_size_warned;
+        state.zone_size_warned |= warn_zone;
         let onsets = state.engine.process(pts_ns, state.width, state.height, &observations);
         let wallclock = record::rfc3339(SystemTime::now());
-        onsets
+        let events = onsets
             .into_iter()
             .map(|o| {
                 let p = &persons[o.index];
                 EventRecord {
                     event_id: record::new_event_id(),
                     kind: state.engine.rules()[o.rule].name.clone(),
-                    stream: stream.to_string(),
+                    stream: state.stream.clone(),
                     track_id: o.track_id,
                     class_id: p.action().map(|a| a.class_id).unwrap_or(0),
                     label: o.label,
@@ -727,7 +728,8 @@ impl EventSink {
                     height: state.height,
                 }
             })
-            .collect()
+            .collect();
+        (events, warn_zone)
     }
 
     fn message(event: &EventRecord, json: &str) -> gst::Structure {
@@ -747,44 +749,30 @@ impl EventSink {
             .build()
     }
 
-    fn emit(&self, state: &mut State, settings: &Settings, event: &EventRecord) -> Result<(), gst::FlowError> {
+    /// Writes one event to every sink except the bus; returns the bus message to post (after
+    /// the state lock is released) or what went wrong.
+    fn emit(&self, state: &mut State, event: &EventRecord) -> Result<Option<gst::Structure>, String> {
         let json = event.to_json_line();
         state.events += 1;
         // Durable first: each network sink's spool, before anything is attempted.
         for sink in &state.network {
-            match sink.spool.write(&event.event_id, &json) {
-                Ok(path) => sink.worker.enqueue(path),
-                Err(e) => {
-                    gst::element_imp_error!(
-                        self,
-                        gst::ResourceError::Write,
-                        ("Could not write event {} to the spool '{}': {}", event.event_id, sink.spool.dir().display(), e)
-                    );
-                    return Err(gst::FlowError::Error);
-                }
-            }
+            let path = sink.spool.write(&event.event_id, &json).map_err(|e| {
+                format!("Could not write event {} to the spool '{}': {}", event.event_id, sink.spool.dir().display(), e)
+            })?;
+            sink.worker.enqueue(path);
         }
-        if let Some(file) = state.events_file.as_mut()
-            && let Err(e) = file.write_line(&json)
-        {
-            let path = settings.location.as_deref().unwrap_or(Path::new(""));
-            gst::element_imp_error!(
-                self,
-                gst::ResourceError::Write,
-                ("Could not write event {} to location '{}': {}", event.event_id, path.display(), e)
-            );
-            return Err(gst::FlowError::Error);
+        if let Some(file) = state.events_file.as_mut() {
+            file.write_line(&json).map_err(|e| {
+                let path = state.location.as_deref().unwrap_or(Path::new(""));
+                format!("Could not write event {} to location '{}': {}", event.event_id, path.display(), e)
+            })?;
         }
-        if settings.stdout {
+        if state.stdout {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{json}").and_then(|_| out.flush());
         }
         gst::debug!(CAT, imp = self, "event {} {} track {}", event.event_id, event.kind, event.track_id);
-        if settings.post_messages {
-            let msg = gst::message::Element::builder(Self::message(event, &json)).src(&*self.obj()).build();
-            let _ = self.obj().post_message(msg);
-        }
-        Ok(())
+        Ok(state.post_messages.then(|| Self::message(event, &json)))
     }
 }
 
@@ -828,6 +816,10 @@ impl BaseSinkImpl for EventSink {
         }
         gst::debug!(CAT, imp = self, "{} rules, {} network sinks", engine.rules().len(), network.len());
         *self.state.lock().unwrap() = Some(State {
+            stream: settings.stream.clone(),
+            location: settings.location.clone(),
+            stdout: settings.stdout,
+            post_messages: settings.post_messages,
             frames,
             width: 0,
             height: 0,
@@ -875,34 +867,61 @@ impl BaseSinkImpl for EventSink {
     }
 
     fn render(&self, buffer: &gst::Buffer) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let settings = self.settings.lock().unwrap().clone();
-        let mut state = self.state.lock().unwrap();
-        let Some(state) = state.as_mut() else {
-            return Err(gst::FlowError::Flushing);
-        };
-        let frame = state.frame_count;
-        state.frame_count += 1;
-        if let Some(frames) = state.frames.as_mut() {
-            let persons = buffer.meta::<PoseMeta>().map(|m| m.persons().to_vec()).unwrap_or_default();
-            let record = FrameRecord::new(
-                &settings.stream,
-                frame,
-                buffer.pts().map(|t| t.nseconds()),
-                state.width,
-                state.height,
-                &persons,
-            );
-            let written = frames.write_all(record.to_json_line().as_bytes()).and_then(|_| frames.write_all(b"\n"));
-            if let Err(e) = written {
-                gst::element_imp_error!(self, gst::ResourceError::Write, ("Could not write the frame log: {}", e));
-                return Err(gst::FlowError::Error);
+        let mut messages = Vec::new();
+        let mut warn_zone = false;
+        let mut error = None;
+        {
+            let mut state = self.state.lock().unwrap();
+            let Some(state) = state.as_mut() else {
+                return Err(gst::FlowError::Flushing);
+            };
+            let frame = state.frame_count;
+            state.frame_count += 1;
+            if let Some(frames) = state.frames.as_mut() {
+                let persons = buffer.meta::<PoseMeta>().map(|m| m.persons().to_vec()).unwrap_or_default();
+                let record = FrameRecord::new(
+                    &state.stream,
+                    frame,
+                    buffer.pts().map(|t| t.nseconds()),
+                    state.width,
+                    state.height,
+                    &persons,
+                );
+                let written = frames.write_all(record.to_json_line().as_bytes()).and_then(|_| frames.write_all(b"\n"));
+                if let Err(e) = written {
+                    error = Some(format!("Could not write the frame log: {e}"));
+                }
+            }
+            if error.is_none() && !state.engine.rules().is_empty() {
+                let pts_ns = buffer.pts().map(|t| t.nseconds()).unwrap_or(frame * FALLBACK_FRAME_NS);
+                let (events, warn) = self.make_events(state, buffer, pts_ns);
+                warn_zone = warn;
+                for event in &events {
+                    match self.emit(state, event) {
+                        Ok(msg) => messages.extend(msg),
+                        Err(e) => {
+                            error = Some(e);
+                            break;
+                        }
+                    }
+                }
             }
         }
-        if !state.engine.rules().is_empty() {
-            let pts_ns = buffer.pts().map(|t| t.nseconds()).unwrap_or(frame * FALLBACK_FRAME_NS);
-            for event in self.make_events(state, &settings.stream, buffer, pts_ns) {
-                self.emit(state, &settings, &event)?;
-            }
+        // Messages are posted without holding the state lock (a synchronous bus handler may
+        // read this element's properties).
+        if warn_zone {
+            gst::element_imp_warning!(
+                self,
+                gst::StreamError::Format,
+                ("The caps give no frame size: rules with a zone cannot match")
+            );
+        }
+        for structure in messages {
+            let _ = self.obj().post_message(gst::message::Element::builder(structure).src(&*self.obj()).build());
+        }
+        if let Some(e) = error {
+            gst::element_imp_error!(self, gst::ResourceError::Write, ("{}", e));
+            return Err(gst::FlowError::Error);
         }
         Ok(gst::FlowSuccess::Ok)
     }
