@@ -1,5 +1,14 @@
-//! `eventsink`: the end of a Recognizer pipeline. It writes the per-frame metadata as JSON Lines
-//! (`frames-location`), one object per frame in the form of `recognizer_meta::FrameRecord`:
+//! `eventsink`: the end of a Recognizer pipeline.
+//!
+//! - Events: rules (`recognizer_core::events`; from properties and/or a TOML/JSON rules file)
+//!   turn the action labels of tracked persons into one event per onset
+//!   (`record::EventRecord`, `schemas/event.schema.json`), delivered to any combination of a
+//!   JSON Lines file (fsync per event, size rotation), stdout, `recognizer-event` bus messages,
+//!   an HTTP(S) webhook and MQTT (QoS 1). The network sinks go through a durable spool
+//!   (`spool-dir`) and a worker thread each: at-least-once, retried with backoff, replayed at
+//!   start (see README, "eventsink events").
+//! - Frame log (`frames-location`): the per-frame metadata as JSON Lines, one object per frame
+//!   in the form of `recognizer_meta::FrameRecord`:
 //!
 //! ```text
 //! {"stream":"cam0","frame":12,"pts_ns":400000000,"width":1920,"height":1080,"persons":[...]}
@@ -7,6 +16,8 @@
 //!
 //! ```text
 //! gst-launch-1.0 ... ! rtmopose model=pose.onnx ! eventsink stream=cam0 frames-location=frames.jsonl
+//! gst-launch-1.0 ... ! stgcnclassify ... ! eventsink labels=falling event-type=fall min-frames=5 \
+//!     location=events.jsonl mqtt-url=mqtt://127.0.0.1 spool-dir=/var/spool/recognizer/cam0
 //! ```
 
 use gst::glib;
