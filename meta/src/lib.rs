@@ -23,7 +23,9 @@ pub mod ffi;
 mod frame;
 mod meta;
 mod person;
+mod structure;
 
 pub use frame::{FrameRecord, PersonRecord, ActionRecord};
 pub use meta::{PoseMeta, PoseMetaFlags, register};
+pub use structure::{export_structure, STRUCTURE_META_NAME, STRUCTURE_NAME};
 pub use person::{Action, Keypoint, Person, PersonFlags, Track, TrackState, KEYPOINT_NAMES, NUM_KEYPOINTS, SKELETON_EDGES};

@@ -9,6 +9,7 @@ mod bytetrack;
 mod eventsink;
 pub mod onnx;
 pub mod pose_model;
+mod posemetaexport;
 mod poseoverlay;
 mod rtmopose;
 mod stgcnclassify;
@@ -20,6 +21,7 @@ fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     bytetrack::register(plugin)?;
     stgcnclassify::register(plugin)?;
     poseoverlay::register(plugin)?;
+    posemetaexport::register(plugin)?;
     eventsink::register(plugin)?;
     Ok(())
 }

@@ -1,0 +1,34 @@
+"""Reads Recognizer's pose metadata from Python (PyGObject), without linking Rust code.
+
+Usage: /usr/bin/python3 read_pose_meta.py IMAGE.jpg POSE_MODEL.onnx
+Prints one JSON line per frame: {"n_persons": N, "persons": [...]}. Needs GST_PLUGIN_PATH to
+point at the folder holding libgstrecognizer.so.
+"""
+import json
+import sys
+
+import gi
+
+gi.require_version("Gst", "1.0")
+from gi.repository import Gst  # noqa: E402
+
+Gst.init(None)
+image, model = sys.argv[1], sys.argv[2]
+pipeline = Gst.parse_launch(
+    f'filesrc location="{image}" ! jpegdec ! videoconvert ! rtmopose model="{model}" ! '
+    "bytetrack ! posemetaexport ! appsink name=sink emit-signals=false sync=false"
+)
+sink = pipeline.get_by_name("sink")
+pipeline.set_state(Gst.State.PLAYING)
+while True:
+    sample = sink.emit("pull-sample")
+    if sample is None:
+        break
+    meta = sample.get_buffer().get_custom_meta("RecognizerPoseStructure")
+    if meta is None:
+        print(json.dumps({"n_persons": None, "persons": None}))
+        continue
+    structure = meta.get_structure()
+    ok, n = structure.get_uint("n-persons")
+    print(json.dumps({"n_persons": n, "persons": json.loads(structure.get_string("json"))}))
+pipeline.set_state(Gst.State.NULL)
