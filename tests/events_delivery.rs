@@ -273,6 +273,46 @@ fn mqtt_broker_stopped_and_restarted_during_the_run() {
     check_received(&sub, &messages.ids());
 }
 
+#[test]
+fn webhook_over_https_verifies_the_server() {
+    let dir = temp_dir("events-webhook-tls");
+    make_certificates(&dir);
+    let server = HttpServer::start_tls(Mode::Ok, &dir.join("server.pem"), &dir.join("server.key"));
+    assert!(server.url().starts_with("https://"));
+    let props = |extra: &str| {
+        format!(
+            "labels=falling webhook-url={} spool-dir={} retry-initial-ms=50 retry-max-ms=200 flush-timeout-ms=500 {extra}",
+            server.url(),
+            dir.join("spool").display()
+        )
+    };
+    // Verification is on by default: the test CA is unknown, nothing is delivered.
+    let mut untrusted = Feed::new(&props(""));
+    untrusted.play().unwrap();
+    for t in 1..=3 {
+        untrusted.push(&[falling(t)]);
+    }
+    let first = untrusted.finish().unwrap();
+    untrusted.stop();
+    assert_eq!(untrusted.sink.property::<u64>("delivered"), 0);
+    assert!(server.delivered().is_empty());
+    assert_eq!(spool_files(&dir.join("spool/webhook")), 3);
+    println!("warnings without the CA: {:?}", first.warnings);
+    drop(untrusted);
+    // With tls-ca-file the spooled events and the new ones arrive.
+    let mut trusted = Feed::new(&props(&format!("tls-ca-file={}/ca.pem", dir.display())));
+    trusted.play().unwrap();
+    for t in 4..=6 {
+        trusted.push(&[falling(t)]);
+    }
+    let second = trusted.finish().unwrap();
+    wait_until("the spool to empty", || trusted.spooled() == 0);
+    trusted.stop();
+    let generated: HashSet<String> = first.ids().union(&second.ids()).cloned().collect();
+    assert_eq!(server.delivered().into_iter().collect::<HashSet<_>>(), generated);
+    assert_eq!(generated.len(), 6);
+}
+
 /// A CA and a server certificate for localhost / 127.0.0.1, made with the openssl command.
 fn make_certificates(dir: &Path) {
     let run = |args: &[&str]| {

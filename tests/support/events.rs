@@ -266,6 +266,7 @@ impl Request {
 
 pub struct HttpServer {
     pub port: u16,
+    tls: bool,
     mode: Arc<Mutex<Mode>>,
     requests: Arc<Mutex<Vec<Request>>>,
     stop: Arc<AtomicBool>,
@@ -274,6 +275,24 @@ pub struct HttpServer {
 
 impl HttpServer {
     pub fn start(mode: Mode) -> Self {
+        Self::start_with(mode, None)
+    }
+
+    /// HTTPS with the certificate chain and key of the given PEM files.
+    pub fn start_tls(mode: Mode, cert: &Path, key: &Path) -> Self {
+        use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+        let certs = CertificateDer::pem_file_iter(cert).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
+        let key = PrivateKeyDer::from_pem_file(key).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
+            .with_safe_default_protocol_versions()
+            .unwrap()
+            .with_no_client_auth()
+            .with_single_cert(certs, key)
+            .unwrap();
+        Self::start_with(mode, Some(Arc::new(config)))
+    }
+
+    fn start_with(mode: Mode, tls: Option<Arc<rustls::ServerConfig>>) -> Self {
         let listener = TcpListener::bind("127.0.0.1:0").unwrap();
         listener.set_nonblocking(true).unwrap();
         let port = listener.local_addr().unwrap().port();
@@ -281,22 +300,33 @@ impl HttpServer {
         let requests = Arc::new(Mutex::new(Vec::new()));
         let stop = Arc::new(AtomicBool::new(false));
         let (m, r, s) = (mode.clone(), requests.clone(), stop.clone());
+        let tls_enabled = tls.is_some();
         let handle = std::thread::spawn(move || {
             while !s.load(Ordering::SeqCst) {
                 match listener.accept() {
                     Ok((conn, _)) => {
-                        let (m, r, s) = (m.clone(), r.clone(), s.clone());
-                        std::thread::spawn(move || serve(conn, &m, &r, &s));
+                        let (m, r, s, tls) = (m.clone(), r.clone(), s.clone(), tls.clone());
+                        std::thread::spawn(move || {
+                            conn.set_nonblocking(false).unwrap();
+                            conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                            match tls {
+                                None => serve(conn, &m, &r, &s),
+                                Some(config) => {
+                                    let session = rustls::ServerConnection::new(config).unwrap();
+                                    serve(rustls::StreamOwned::new(session, conn), &m, &r, &s)
+                                }
+                            }
+                        });
                     }
                     Err(_) => std::thread::sleep(Duration::from_millis(5)),
                 }
             }
         });
-        Self { port, mode, requests, stop, handle: Some(handle) }
+        Self { port, tls: tls_enabled, mode, requests, stop, handle: Some(handle) }
     }
 
     pub fn url(&self) -> String {
-        format!("http://127.0.0.1:{}/events", self.port)
+        format!("{}://127.0.0.1:{}/events", if self.tls { "https" } else { "http" }, self.port)
     }
 
     pub fn set_mode(&self, mode: Mode) {
@@ -322,10 +352,8 @@ impl Drop for HttpServer {
     }
 }
 
-fn serve(conn: TcpStream, mode: &Mutex<Mode>, requests: &Mutex<Vec<Request>>, stop: &AtomicBool) {
-    conn.set_nonblocking(false).unwrap();
-    conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
-    let mut reader = BufReader::new(conn.try_clone().unwrap());
+fn serve(conn: impl Read + Write, mode: &Mutex<Mode>, requests: &Mutex<Vec<Request>>, stop: &AtomicBool) {
+    let mut reader = BufReader::new(conn);
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
         return;
@@ -361,11 +389,12 @@ fn serve(conn: TcpStream, mode: &Mutex<Mode>, requests: &Mutex<Vec<Request>>, st
         Mode::Hang => None,
     };
     requests.lock().unwrap().push(Request { headers, body, status });
-    let mut conn = conn;
     match status {
         Some(code) => {
             let reason = if code == 200 { "OK" } else { "Internal Server Error" };
+            let conn = reader.get_mut();
             let _ = write!(conn, "HTTP/1.1 {code} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = conn.flush();
         }
         None => {
             // Hold the connection without answering until the client gives up (or the test ends).
