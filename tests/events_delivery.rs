@@ -313,6 +313,66 @@ fn webhook_over_https_verifies_the_server() {
     assert_eq!(generated.len(), 6);
 }
 
+#[test]
+fn mqtt_credentials() {
+    let dir = temp_dir("events-mqtt-auth");
+    let mut broker = Broker::new(&dir.join("broker"));
+    // The subscriber's listener stays anonymous; the element's needs a user and password.
+    let auth_port = free_port();
+    let passwords = dir.join("passwords");
+    let out = Command::new("mosquitto_passwd").arg("-b").arg("-c").arg(&passwords).args(["alice", "pa55 word"]).output().unwrap();
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let conf_path = dir.join("broker/mosquitto.conf");
+    let conf = std::fs::read_to_string(&conf_path).unwrap();
+    std::fs::write(
+        &conf_path,
+        format!(
+            "per_listener_settings true\n{conf}listener {auth_port} 127.0.0.1\nallow_anonymous false\npassword_file {}\n",
+            passwords.display()
+        ),
+    )
+    .unwrap();
+    broker.start();
+    let sub = Subscriber::start(&broker, TOPIC, "auth-sub", &dir.join("received.txt"));
+    let props = |password_file: &Path| {
+        format!(
+            "labels=falling mqtt-url=mqtt://127.0.0.1:{auth_port} mqtt-username=alice mqtt-password-file={} spool-dir={} \
+             timeout-ms=2000 retry-initial-ms=50 retry-max-ms=200 flush-timeout-ms=500",
+            password_file.display(),
+            dir.join("spool").display()
+        )
+    };
+    let (wrong, right) = (dir.join("wrong"), dir.join("right"));
+    std::fs::write(&wrong, "not the password\n").unwrap();
+    std::fs::write(&right, "pa55 word\n").unwrap();
+    // A wrong password: refused, the events wait in the spool.
+    let mut refused = Feed::new(&props(&wrong));
+    refused.play().unwrap();
+    for t in 1..=2 {
+        refused.push(&[falling(t)]);
+    }
+    let first = refused.finish().unwrap();
+    refused.stop();
+    assert_eq!(refused.sink.property::<u64>("delivered"), 0);
+    assert_eq!(spool_files(&dir.join("spool/mqtt")), 2);
+    println!("warnings with a wrong password: {:?}", first.warnings);
+    assert!(!first.warnings.iter().any(|w| w.contains("not the password") || w.contains("pa55")));
+    drop(refused);
+    // The right one: everything arrives.
+    let mut accepted = Feed::new(&props(&right));
+    accepted.play().unwrap();
+    for t in 3..=4 {
+        accepted.push(&[falling(t)]);
+    }
+    let second = accepted.finish().unwrap();
+    wait_until("the spool to empty", || accepted.spooled() == 0);
+    accepted.stop();
+    assert!(!second.warnings.iter().any(|w| w.contains("pa55")));
+    let generated: HashSet<String> = first.ids().union(&second.ids()).cloned().collect();
+    assert_eq!(generated.len(), 4);
+    check_received(&sub, &generated);
+}
+
 /// A CA and a server certificate for localhost / 127.0.0.1, made with the openssl command.
 fn make_certificates(dir: &Path) {
     let run = |args: &[&str]| {
