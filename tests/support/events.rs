@@ -460,7 +460,8 @@ impl Broker {
     /// Stops the broker the normal way (SIGTERM: it saves its sessions and queued messages).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
-            let _ = Command::new("kill").arg("-TERM").arg(child.id().to_string()).status();
+            // The shell's built-in kill (no procps needed).
+            let _ = Command::new("sh").arg("-c").arg(format!("kill -TERM {}", child.id())).status();
             let _ = child.wait();
         }
     }
