@@ -20,6 +20,19 @@ pub const INPUT_FORMATS: &[VideoFormat] = &[
     VideoFormat::Nv12,
 ];
 
+/// The always-present `src` and `sink` templates of an in-place filter with the given caps.
+pub fn filter_pad_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
+    [("src", gst::PadDirection::Src), ("sink", gst::PadDirection::Sink)]
+        .into_iter()
+        .map(|(name, direction)| gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps).unwrap())
+        .collect()
+}
+
+/// `video/x-raw` of any format: for elements that only read and write metadata.
+pub fn any_raw_video() -> gst::Caps {
+    gst::Caps::builder("video/x-raw").build()
+}
+
 fn matrix(info: &gst_video::VideoInfo) -> YuvMatrix {
     let colorimetry = info.colorimetry();
     let full_range = colorimetry.range() == VideoColorRange::Range0_255;

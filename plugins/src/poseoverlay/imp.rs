@@ -19,20 +19,6 @@ const DEFAULT_TEXT_SCALE: u32 = 0;
 /// Colour of persons without a track.
 const UNTRACKED: [u8; 3] = [200, 200, 200];
 
-const FORMATS: &[VideoFormat] = &[
-    VideoFormat::Rgb,
-    VideoFormat::Bgr,
-    VideoFormat::Rgbx,
-    VideoFormat::Bgrx,
-    VideoFormat::Xrgb,
-    VideoFormat::Xbgr,
-    VideoFormat::Rgba,
-    VideoFormat::Bgra,
-    VideoFormat::Argb,
-    VideoFormat::Abgr,
-    VideoFormat::I420,
-    VideoFormat::Nv12,
-];
 
 #[derive(Debug, Clone, Copy)]
 struct Settings {
@@ -162,11 +148,10 @@ impl ElementImpl for PoseOverlay {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst_video::VideoCapsBuilder::new().format_list(FORMATS.iter().copied()).build();
-            vec![
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).unwrap(),
-            ]
+            // The pose input formats but YV12 (the drawing canvases cover I420 and NV12).
+            let formats = crate::video::INPUT_FORMATS.iter().copied().filter(|f| *f != VideoFormat::Yv12);
+            let caps = gst_video::VideoCapsBuilder::new().format_list(formats).build();
+            crate::video::filter_pad_templates(&caps)
         });
         PAD_TEMPLATES.as_ref()
     }

@@ -239,10 +239,7 @@ impl ElementImpl for RtmoPose {
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             let caps = gst_video::VideoCapsBuilder::new().format_list(video::INPUT_FORMATS.iter().copied()).build();
-            vec![
-                gst::PadTemplate::new("src", gst::PadDirection::Src, gst::PadPresence::Always, &caps).unwrap(),
-                gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &caps).unwrap(),
-            ]
+            video::filter_pad_templates(&caps)
         });
         PAD_TEMPLATES.as_ref()
     }
