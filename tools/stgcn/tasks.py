@@ -1,0 +1,184 @@
+"""The two tasks (fall, penn): windows for training (random, augmented) and for testing (fixed),
+all in source pixels and turned into model input by `preprocess.normalize_window` only."""
+import numpy as np
+
+import data
+from preprocess import FLIP_INDEX, normalize_window
+
+TASKS = {
+    "fall": dict(name="fall_stgcnpp", T=48, min_frames=20, labels=data.FALL_LABELS,
+                 speed=(0.6, 1.6), rot=12.0, short_prob=0.5),
+    "penn": dict(name="penn_action_stgcnpp", T=100, min_frames=20, labels=None,
+                 speed=(0.8, 1.25), rot=10.0, short_prob=0.15),
+}
+
+
+def task_config(task):
+    cfg = dict(TASKS[task])
+    if task == "penn":
+        _, names = data.load_penn()
+        cfg["labels"] = names
+    return cfg
+
+
+# ------------------------------------------------------------------------------------------
+# Augmentation (pixel space, before the contract's normalisation)
+# ------------------------------------------------------------------------------------------
+
+def resample(kp, start, r, L):
+    """Frames at source positions start + r*k (k < L), linear interpolation of x, y; a joint
+    is valid only if both neighbours are valid (score = the smaller)."""
+    pos = start + r * np.arange(L)
+    pos = np.clip(pos, 0, len(kp) - 1)
+    i0 = np.floor(pos).astype(int)
+    i1 = np.minimum(i0 + 1, len(kp) - 1)
+    a = (pos - i0)[:, None, None]
+    out = (1 - a) * kp[i0] + a * kp[i1]
+    out[..., 2] = np.where(a[..., 0] > 0, np.minimum(kp[i0][..., 2], kp[i1][..., 2]), kp[i0][..., 2])
+    bad = out[..., 2] <= 0.01
+    out[bad] = 0.0
+    return out
+
+
+def augment(f, rng, cfg, width, height):
+    f = f.copy()
+    valid = f[..., 2] > 0.01
+    if rng.random() < 0.5:                                   # horizontal flip, L <-> R
+        f[..., 0] = width - f[..., 0]
+        f = f[:, FLIP_INDEX]
+        valid = valid[:, FLIP_INDEX]
+    if valid.any():
+        cx, cy = f[..., 0][valid].mean(), f[..., 1][valid].mean()
+        size = max(np.ptp(f[..., 0][valid]), np.ptp(f[..., 1][valid]), 1.0)
+    else:
+        cx, cy, size = width / 2, height / 2, 1.0
+    th = np.deg2rad(rng.uniform(-cfg["rot"], cfg["rot"]))
+    asp = np.exp(rng.uniform(np.log(0.85), np.log(1.18)))
+    sc = np.exp(rng.uniform(np.log(0.6), np.log(1.6)))
+    x, y = f[..., 0] - cx, f[..., 1] - cy
+    x, y = np.cos(th) * x - np.sin(th) * y, np.sin(th) * x + np.cos(th) * y
+    f[..., 0] = x * asp * sc + cx + rng.uniform(-0.2, 0.2) * width
+    f[..., 1] = y / asp * sc + cy + rng.uniform(-0.2, 0.2) * height
+    if rng.random() < 0.6:                                   # detector jitter
+        f[..., :2] += rng.normal(0, rng.uniform(0.003, 0.02) * size, f[..., :2].shape)
+    drop = np.zeros(f.shape[:2], bool)
+    drop |= rng.random(17)[None, :] < 0.05                   # joints missing for the window
+    if rng.random() < 0.15:
+        drop[:, [7, 8]] = True                               # no elbows (as MD4FD)
+    drop |= rng.random(f.shape[:2]) < 0.03                   # per-frame misses
+    if rng.random() < 0.6:                                   # detector-like scores
+        f[..., 2] = np.where(valid, rng.uniform(0.25, 1.0, f.shape[:2]), f[..., 2])
+    f[drop] = 0.0
+    f[~valid] = 0.0
+    return f
+
+
+# ------------------------------------------------------------------------------------------
+# Training windows
+# ------------------------------------------------------------------------------------------
+
+class Sampler:
+    def __init__(self, task, items, seed=0):
+        self.task = task
+        self.cfg = task_config(task)
+        self.rng = np.random.default_rng(seed)
+        if task == "penn":
+            self.pools = {None: [(1.0, items)]}
+        else:
+            by = lambda pred: [s for s in items if pred(s)]  # noqa: E731
+            self.pools = {
+                1: [(0.5, by(lambda s: s["kind"] == "ends")),
+                    (0.5, by(lambda s: s["kind"] == "frames" and (s["flabel"] == 1).sum() >= 8))],
+                0: [(0.3, by(lambda s: s.get("cls") == "penn")),
+                    (0.3, by(lambda s: s.get("cls") == "jhmdb")),
+                    (0.3, by(lambda s: s["source"] == "urfd" and s["kind"] == "clip")),
+                    (0.1, by(lambda s: (s["kind"] == "ends" and s["fall_onset"] >= 30)
+                             or (s["kind"] == "frames" and (s["flabel"] == 0).sum() >= 20)))],
+            }
+            for k, v in self.pools.items():
+                for w, p in v:
+                    assert p, f"empty pool for class {k}"
+
+    def _pick(self, cls):
+        pools = self.pools[cls]
+        w = np.array([p[0] for p in pools])
+        pool = pools[self.rng.choice(len(pools), p=w / w.sum())][1]
+        return pool[self.rng.integers(len(pool))]
+
+    def one(self):
+        cfg, rng, T = self.cfg, self.rng, self.cfg["T"]
+        want = None if self.task == "penn" else int(rng.random() < 0.4)
+        for _ in range(200):
+            item = self._pick(want)
+            n = len(item["kp"])
+            r = np.exp(rng.uniform(np.log(cfg["speed"][0]), np.log(cfg["speed"][1])))
+            max_L = min(T, int((n - 1) / r) + 1)
+            if max_L < 8:
+                continue
+            if rng.random() < cfg["short_prob"]:
+                L = int(rng.integers(min(cfg["min_frames"], max_L), max_L + 1))
+            else:
+                L = max_L
+            span = (L - 1) * r
+            start = rng.uniform(0, n - 1 - span) if n - 1 - span > 0 else 0.0
+            end = int(np.ceil(start + span)) + 1               # exclusive source end
+            if self.task == "penn":
+                label = item["label"]
+            else:
+                label = data.window_label(item, min(end, n), min(end, n) - int(np.floor(start)))
+                if label is None or label != want:
+                    continue
+            f = resample(item["kp"], start, r, L)
+            f = augment(f, rng, cfg, item["width"], item["height"])
+            return normalize_window(f, item["width"], item["height"], T), label
+        raise RuntimeError("could not draw a window")
+
+    def batch(self, n):
+        xs, ys = zip(*(self.one() for _ in range(n)))
+        return np.stack(xs)[:, None], np.array(ys)
+
+
+# ------------------------------------------------------------------------------------------
+# Test windows: {"frames" [L,17,3] pixels, "width", "height", "label", "source", "id"}
+# ------------------------------------------------------------------------------------------
+
+def _centre(kp, L):
+    s = max((len(kp) - L) // 2, 0)
+    return kp[s:s + L]
+
+
+def fall_test_windows(items, L):
+    out = []
+    for s in items:
+        base = dict(width=s["width"], height=s["height"], source=s["source"])
+        if s["source"] == "le2i":
+            out.append(dict(base, frames=s["kp"][-L:], label=s["label"], id=f"{s['group']}:last{L}"))
+        elif s["source"] == "upfall":
+            n = len(s["kp"])
+            for end in range(min(L, n), n + 1, 4):
+                lab = data.window_label(s, end, min(L, end))
+                if lab is not None:
+                    out.append(dict(base, frames=s["kp"][max(end - L, 0):end], label=lab,
+                                    id=f"{s['video']}:{s['frames'][0] + end - 1}"))
+        else:                                                  # penn / jhmdb test clips
+            out.append(dict(base, frames=_centre(s["kp"], L), label=0,
+                            source=s["source"], id=f"{s['source']}:{s['group']}:centre{L}"))
+    return out
+
+
+def penn_test_clips(items, T, stride=25):
+    """Per test clip: the list of contiguous windows (the whole clip if <= T frames, else all
+    T-frame windows at `stride`, plus the last one)."""
+    clips = []
+    for s in items:
+        kp, n = s["kp"], len(s["kp"])
+        if n <= T:
+            wins = [kp]
+        else:
+            ends = list(range(T, n + 1, stride))
+            if ends[-1] != n:
+                ends.append(n)
+            wins = [kp[e - T:e] for e in ends]
+        clips.append(dict(windows=wins, width=s["width"], height=s["height"], label=s["label"],
+                          id=s["group"]))
+    return clips

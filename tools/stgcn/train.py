@@ -1,0 +1,93 @@
+#!/usr/bin/env python3
+"""Train an ST-GCN++ (tools/stgcn/model.py) on CPU for one task.
+
+    nice -n 10 python3 tools/stgcn/train.py fall --steps 3000 --out out/stgcn/fall.pt
+    nice -n 10 python3 tools/stgcn/train.py penn --steps 3000 --out out/stgcn/penn.pt
+
+Windows are drawn at random from the training split (tasks.Sampler: random window length
+min_frames..T, random crop and speed, flip, rotation, aspect, jitter, joint dropout, score
+noise) and normalised exactly as the element does (preprocess.normalize_window). SGD with
+Nesterov momentum, cosine learning rate, label smoothing. The checkpoint holds the weights and
+everything export.py needs (labels, T, width, min_frames).
+"""
+import argparse
+import json
+import os
+import sys
+import time
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import data  # noqa: E402
+import tasks  # noqa: E402
+from model import STGCNPP  # noqa: E402
+
+
+def train_items(task):
+    if task == "penn":
+        items, _ = data.load_penn()
+        return [s for s in items if s["split"] == "train"]
+    return data.fall_pools()["train"]
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("task", choices=sorted(tasks.TASKS))
+    ap.add_argument("--steps", type=int, default=3000)
+    ap.add_argument("--batch", type=int, default=64)
+    ap.add_argument("--lr", type=float, default=0.1)
+    ap.add_argument("--wd", type=float, default=5e-4)
+    ap.add_argument("--width", default="tiny")
+    ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--out", required=True)
+    a = ap.parse_args()
+
+    torch.set_num_threads(a.threads)
+    torch.manual_seed(a.seed)
+    cfg = tasks.task_config(a.task)
+    items = train_items(a.task)
+    sampler = tasks.Sampler(a.task, items, seed=a.seed)
+    model = STGCNPP(len(cfg["labels"]), width=a.width)
+    opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=0.9, nesterov=True,
+                          weight_decay=a.wd)
+    sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.steps,
+                                                pct_start=0.05, anneal_strategy="cos",
+                                                div_factor=10, final_div_factor=100)
+    crit = torch.nn.CrossEntropyLoss(label_smoothing=0.1)
+    print(f"task {a.task}: {len(items)} training sequences, labels {cfg['labels']}, "
+          f"T={cfg['T']}, params {sum(p.numel() for p in model.parameters())}", flush=True)
+    t0 = time.time()
+    log = []
+    run_loss = run_acc = 0.0
+    model.train()
+    for step in range(1, a.steps + 1):
+        x, y = sampler.batch(a.batch)
+        x, y = torch.from_numpy(x), torch.from_numpy(y)
+        logits = model(x)
+        loss = crit(logits, y)
+        opt.zero_grad()
+        loss.backward()
+        opt.step()
+        sched.step()
+        run_loss = 0.98 * run_loss + 0.02 * loss.item() if step > 1 else loss.item()
+        acc = (logits.argmax(1) == y).float().mean().item()
+        run_acc = 0.98 * run_acc + 0.02 * acc if step > 1 else acc
+        if step % 50 == 0 or step == a.steps:
+            el = time.time() - t0
+            print(f"step {step}/{a.steps} loss {run_loss:.4f} acc {run_acc:.3f} "
+                  f"lr {sched.get_last_lr()[0]:.4f} {el / 60:.1f} min", flush=True)
+            log.append(dict(step=step, loss=run_loss, acc=run_acc, minutes=el / 60))
+    elapsed = time.time() - t0
+    os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
+    torch.save(dict(state_dict=model.state_dict(), task=a.task, labels=cfg["labels"],
+                    T=cfg["T"], min_frames=cfg["min_frames"], width=a.width,
+                    args=vars(a), train_seconds=elapsed, log=log,
+                    torch=torch.__version__, threads=a.threads), a.out)
+    print(json.dumps(dict(out=a.out, train_minutes=round(elapsed / 60, 1))))
+
+
+if __name__ == "__main__":
+    main()
