@@ -1,0 +1,105 @@
+#!/usr/bin/env python3
+"""Export a checkpoint of train.py to ONNX in the `stgcnclassify` contract and check it.
+
+    python3 tools/stgcn/export.py out/stgcn/fall.pt --name fall_stgcnpp     # -> models/fall_stgcnpp.{onnx,labels}
+
+Graph: input `keypoint` float32 [N, 1, T, 17, 3] (N dynamic), output `logits` [N, K]; opset 17.
+metadata_props: recognizer.normalization = window, recognizer.labels = labels joined by "\\n",
+recognizer.output = logits, recognizer.window = T, recognizer.min_frames = min_frames.
+
+Check: onnxruntime (CPU) against PyTorch (eval mode) on windows of the task's test split
+(contract preprocessing, lengths min_frames..T) and on random input with a batch of 1 and of 7;
+prints and returns the max abs difference of the logits.
+"""
+import argparse
+import json
+import os
+import sys
+
+import numpy as np
+import onnx
+import onnxruntime as ort
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from model import STGCNPP  # noqa: E402
+from preprocess import build_input  # noqa: E402
+
+REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
+
+
+def load_checkpoint(path):
+    ck = torch.load(path, map_location="cpu", weights_only=False)
+    model = STGCNPP(len(ck["labels"]), width=ck["width"])
+    model.load_state_dict(ck["state_dict"])
+    model.eval()
+    return model, ck
+
+
+def export(model, ck, onnx_path):
+    T = ck["T"]
+    dummy = torch.zeros(2, 1, T, 17, 3)
+    torch.onnx.export(model, (dummy,), onnx_path, input_names=["keypoint"],
+                      output_names=["logits"], dynamic_axes={"keypoint": {0: "N"}, "logits": {0: "N"}},
+                      opset_version=17, dynamo=False)
+    m = onnx.load(onnx_path)
+    meta = {
+        "recognizer.normalization": "window",
+        "recognizer.labels": "\n".join(ck["labels"]),
+        "recognizer.output": "logits",
+        "recognizer.window": str(T),
+        "recognizer.min_frames": str(ck["min_frames"]),
+    }
+    del m.metadata_props[:]
+    for k, v in meta.items():
+        p = m.metadata_props.add()
+        p.key, p.value = k, v
+    m.producer_name = "recognizer tools/stgcn/export.py"
+    onnx.checker.check_model(m)
+    onnx.save(m, onnx_path)
+    return meta
+
+
+def check(model, onnx_path, T, windows=None, threads=1):
+    opts = ort.SessionOptions()
+    opts.intra_op_num_threads = threads
+    sess = ort.InferenceSession(onnx_path, opts, providers=["CPUExecutionProvider"])
+    rng = np.random.default_rng(0)
+    batches = [rng.normal(size=(1, 1, T, 17, 3)).astype(np.float32),
+               rng.normal(size=(7, 1, T, 17, 3)).astype(np.float32)]
+    if windows:
+        batches.append(build_input(windows, T))
+    diff = 0.0
+    for x in batches:
+        with torch.no_grad():
+            ref = model(torch.from_numpy(x)).numpy()
+        out = sess.run(None, {sess.get_inputs()[0].name: x})[0]
+        diff = max(diff, float(np.abs(ref - out).max()))
+    return diff, sum(len(b) for b in batches)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint")
+    ap.add_argument("--name", required=True)
+    ap.add_argument("--models", default=os.path.join(REPO, "models"))
+    a = ap.parse_args()
+    torch.set_num_threads(2)
+    model, ck = load_checkpoint(a.checkpoint)
+    os.makedirs(a.models, exist_ok=True)
+    onnx_path = os.path.join(a.models, a.name + ".onnx")
+    meta = export(model, ck, onnx_path)
+    with open(os.path.join(a.models, a.name + ".labels"), "w") as fh:
+        fh.write("\n".join(ck["labels"]) + "\n")
+    import tasks  # noqa: E402  (loads the data only for the check)
+    import evaluate  # noqa: E402
+    wins = evaluate.test_windows(ck["task"], ck["T"])[::7][:300]
+    diff, n = check(model, onnx_path, ck["T"], wins)
+    print(json.dumps(dict(onnx=os.path.relpath(onnx_path, REPO), metadata=meta,
+                          check_windows=n, max_abs_diff_logits=diff), indent=1))
+    if diff > 1e-4:
+        raise SystemExit(f"onnxruntime and PyTorch disagree: {diff}")
+
+
+if __name__ == "__main__":
+    main()
