@@ -231,6 +231,12 @@ def fall_pools():
     up, _ = load_upfall()
     for s in up:
         s = dict(s, kind="frames", up=upright(s["kp"]))
+        pre = s["flabel"] == 0
+        if pre.any() and s["up"][pre].mean() < 0.5:
+            # The pre-fall part of a UP-Fall trial is the subject standing. Runs whose
+            # "pre-fall" frames are mostly not upright (a static crouched figure at the image
+            # edge, or an order we could not restore) carry contradictory labels: dropped.
+            continue
         (test if s["group"] in FALL_TEST_UPFALL_SUBJECTS else train).append(s)
     return {"train": train, "test": test}
 

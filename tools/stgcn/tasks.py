@@ -74,21 +74,112 @@ def augment(f, rng, cfg, width, height):
 
 
 # ------------------------------------------------------------------------------------------
+# Synthetic motion (fall task only; applied to real windows of normal activity)
+# ------------------------------------------------------------------------------------------
+
+def _pivot(pose):
+    """Ground point under a pose: the ankle midpoint, else the lowest valid joint."""
+    v = pose[:, 2] > 0.01
+    if v[15] and v[16]:
+        return (pose[15, :2] + pose[16, :2]) / 2
+    if not v.any():
+        return None
+    low = np.argmax(np.where(v, pose[:, 1], -np.inf))
+    return pose[low, :2].copy()
+
+
+def synth_fall(f, rng, min_after=6):
+    """A fall inserted into a real window of a standing person: from onset t0 the pose at t0
+    (limbs drifting a little) rotates about the ground point, accelerating, by up to 100
+    degrees and/or collapses vertically while widening (falls towards or away from the
+    camera), until the body is lying (bounding box wider than tall), then stays down.
+    At least `min_after` frames of the window follow the onset. None if unusable."""
+    L = len(f)
+    if L < min_after + 2:
+        return None
+    t0 = int(rng.integers(1, L - min_after + 1))
+    base = f[t0].copy()
+    piv = _pivot(base)
+    if piv is None:
+        return None
+    d = int(rng.integers(6, 26))
+    valid = base[:, 2] > 0.01
+    rel0 = base[valid, :2] - piv
+    for _ in range(20):                                      # must end lying: aspect h/w <= 1
+        phi = np.deg2rad(rng.choice([-1, 1]) * rng.uniform(0, 100))
+        c = rng.uniform(0.1, 1.0)
+        spread = rng.uniform(0.0, 1.0)
+        x, y = rel0[:, 0] * (1 + (1 - c) * spread), rel0[:, 1] * c
+        x, y = np.cos(phi) * x - np.sin(phi) * y, np.sin(phi) * x + np.cos(phi) * y
+        if np.ptp(y) <= np.ptp(x):
+            break
+    else:
+        return None
+    drift = rng.normal(0, 0.02, 2) * max(np.ptp(base[:, 1]), 1.0)
+    flail = rng.normal(0, 0.08, (17, 2)) * max(np.ptp(base[:, 1]), 1.0)
+    out = f.copy()
+    for t in range(t0, L):
+        p = min((t - t0 + 1) / d, 1.0)
+        rel = base[:, :2] - piv
+        rel[:, 1] *= 1 - p * (1 - c)
+        rel[:, 0] *= 1 + p * (1 - c) * spread
+        a = phi * p * p
+        x = np.cos(a) * rel[:, 0] - np.sin(a) * rel[:, 1]
+        y = np.sin(a) * rel[:, 0] + np.cos(a) * rel[:, 1]
+        bump = np.sin(np.pi * p) * flail
+        out[t, :, 0] = piv[0] + x + bump[:, 0] + drift[0] * p
+        out[t, :, 1] = piv[1] + y + bump[:, 1] + drift[1] * p
+        out[t, :, 2] = np.where(valid, base[:, 2], 0.0)
+    out[out[..., 2] <= 0.01] = 0.0
+    return out
+
+
+def synth_lean(f, rng):
+    """Normal motion: the upper body (joints above the hips) leans forward/sideways by up
+    to 40 degrees about the hip midpoint and maybe back (bowing, hugging, reaching)."""
+    L = len(f)
+    out = f.copy()
+    t0 = int(rng.integers(0, max(L // 2, 1)))
+    d = int(rng.integers(6, 40))
+    phi = np.deg2rad(rng.choice([-1, 1]) * rng.uniform(10, 40))
+    back = rng.random() < 0.5
+    upper = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    for t in range(t0, L):
+        p = min((t - t0 + 1) / d, 1.0)
+        if back and t - t0 >= d:
+            p = max(0.0, 1.0 - (t - t0 - d) / d)
+        v = out[t, :, 2] > 0.01
+        if not (v[11] and v[12]):
+            continue
+        hip = (out[t, 11, :2] + out[t, 12, :2]) / 2
+        rel = out[t, upper, :2] - hip
+        a = phi * p
+        out[t, upper, 0] = hip[0] + np.cos(a) * rel[:, 0] - np.sin(a) * rel[:, 1]
+        out[t, upper, 1] = hip[1] + np.sin(a) * rel[:, 0] + np.cos(a) * rel[:, 1]
+    out[out[..., 2] <= 0.01] = 0.0
+    return out
+
+
+# ------------------------------------------------------------------------------------------
 # Training windows
 # ------------------------------------------------------------------------------------------
 
 class Sampler:
-    def __init__(self, task, items, seed=0):
+    def __init__(self, task, items, seed=0, synth=True):
         self.task = task
         self.cfg = task_config(task)
         self.rng = np.random.default_rng(seed)
+        cfg_synth = 1.0 if synth else 0.0
+        self.synth = synth
         if task == "penn":
             self.pools = {None: [(1.0, items)]}
         else:
             by = lambda pred: [s for s in items if pred(s)]  # noqa: E731
+            normal_clips = by(lambda s: s["kind"] == "clip" and s["label"] == 0)
             self.pools = {
-                1: [(0.5, by(lambda s: s["kind"] == "ends")),
-                    (0.5, by(lambda s: s["kind"] == "frames" and (s["flabel"] == 1).sum() >= 8))],
+                1: [(0.3, by(lambda s: s["kind"] == "ends")),
+                    (0.3, by(lambda s: s["kind"] == "frames" and (s["flabel"] == 1).sum() >= 8)),
+                    (0.4 * cfg_synth, normal_clips)],
                 0: [(0.3, by(lambda s: s.get("cls") == "penn")),
                     (0.3, by(lambda s: s.get("cls") == "jhmdb")),
                     (0.3, by(lambda s: s["source"] == "urfd" and s["kind"] == "clip")),
@@ -96,7 +187,8 @@ class Sampler:
                              or (s["kind"] == "frames" and (s["flabel"] == 0).sum() >= 20)))],
             }
             for k, v in self.pools.items():
-                for w, p in v:
+                self.pools[k] = [(w, p) for w, p in v if w > 0]
+                for w, p in self.pools[k]:
                     assert p, f"empty pool for class {k}"
 
     def _pick(self, cls):
@@ -122,13 +214,24 @@ class Sampler:
             span = (L - 1) * r
             start = rng.uniform(0, n - 1 - span) if n - 1 - span > 0 else 0.0
             end = int(np.ceil(start + span)) + 1               # exclusive source end
+            f = resample(item["kp"], start, r, L)
             if self.task == "penn":
                 label = item["label"]
             else:
                 label = data.window_label(item, min(end, n), min(end, n) - int(np.floor(start)))
-                if label is None or label != want:
+                if label is None:
                     continue
-            f = resample(item["kp"], start, r, L)
+                if label == 0 and want == 1:                 # synthetic fall into normal motion
+                    if data.upright(f).mean() < 0.6:
+                        continue
+                    f = synth_fall(f, rng)
+                    if f is None:
+                        continue
+                    label = 1
+                elif label == 0 and self.synth and rng.random() < 0.15:
+                    f = synth_lean(f, rng)
+                if label != want:
+                    continue
             f = augment(f, rng, cfg, item["width"], item["height"])
             return normalize_window(f, item["width"], item["height"], T), label
         raise RuntimeError("could not draw a window")
