@@ -131,12 +131,17 @@ pub fn collect_frames(description: &str) -> Result<Vec<Frame>, PipelineError> {
 /// Plays `pipeline` until EOS or an error; always leaves it in NULL. Returns the warning
 /// messages posted on the way.
 pub fn run_to_eos(pipeline: &gst::Pipeline) -> Result<Vec<String>, PipelineError> {
+    run_to_eos_within(pipeline, PIPELINE_GUARD)
+}
+
+/// [`run_to_eos`] with another hang guard (live sources).
+pub fn run_to_eos_within(pipeline: &gst::Pipeline, guard: gst::ClockTime) -> Result<Vec<String>, PipelineError> {
     let bus = pipeline.bus().unwrap();
     let started = pipeline.set_state(gst::State::Playing);
     let mut warnings = Vec::new();
     let mut result = Err(PipelineError { message: "pipeline did not finish within the guard time".into(), debug: None, source: None });
     if started.is_ok() || bus.have_pending() {
-        while let Some(msg) = bus.timed_pop(PIPELINE_GUARD) {
+        while let Some(msg) = bus.timed_pop(guard) {
             match msg.view() {
                 gst::MessageView::Eos(_) => {
                     result = Ok(());
@@ -155,7 +160,12 @@ pub fn run_to_eos(pipeline: &gst::Pipeline) -> Result<Vec<String>, PipelineError
             }
         }
     }
-    pipeline.set_state(gst::State::Null).unwrap();
+    // Down one state at a time, as gst-launch-1.0 does: rtspsrc can deadlock when a pipeline
+    // goes from PLAYING straight to NULL right after EOS.
+    for state in [gst::State::Paused, gst::State::Ready, gst::State::Null] {
+        let _ = pipeline.set_state(state);
+        let _ = pipeline.state(gst::ClockTime::from_seconds(10));
+    }
     result.map(|_| warnings)
 }
 

@@ -79,7 +79,8 @@ fn rtsp_camera_to_events_and_recording() {
             ("STREAM", "door"),
         ],
     );
-    run_to_eos(&launch(&description)).unwrap();
+    // A hang guard for the live source (the clip lasts 2.6 s).
+    recognizer::run_to_eos_within(&launch(&description), gst::ClockTime::from_seconds(300)).unwrap();
     let text = std::fs::read_to_string(out.join("frames.jsonl")).unwrap();
     let records: Vec<FrameRecord> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
     println!("rtsp: {} frames logged", records.len());
