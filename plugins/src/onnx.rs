@@ -8,6 +8,7 @@ use std::{
     sync::{LazyLock, OnceLock},
 };
 
+use gst::prelude::*;
 use ort::{
     ep::{self, ExecutionProvider},
     environment::Environment,
@@ -77,6 +78,43 @@ pub fn runtime() -> Result<&'static Runtime, String> {
         })
         .as_ref()
         .map_err(Clone::clone)
+}
+
+/// Default of the `device` property of the inference elements.
+pub const DEFAULT_DEVICE: &str = "cpu";
+/// Default of their `fallback-to-cpu` property.
+pub const DEFAULT_FALLBACK_TO_CPU: bool = true;
+
+/// The `device`, `fallback-to-cpu` and `threads` properties every inference element has.
+pub fn inference_properties(default_threads: u32) -> Vec<glib::ParamSpec> {
+    vec![
+        glib::ParamSpecString::builder("device")
+            .nick("Device")
+            .blurb("Where inference runs: cpu, cuda or cuda:N")
+            .default_value(Some(DEFAULT_DEVICE))
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecBoolean::builder("fallback-to-cpu")
+            .nick("Fall back to CPU")
+            .blurb("With device=cuda and no usable CUDA: run on the CPU with a warning (true) or fail at start (false)")
+            .default_value(DEFAULT_FALLBACK_TO_CPU)
+            .mutable_ready()
+            .build(),
+        glib::ParamSpecUInt::builder("threads")
+            .nick("Threads")
+            .blurb("ONNX Runtime intra-op threads (0 = one per physical core)")
+            .maximum(256)
+            .default_value(default_threads)
+            .mutable_ready()
+            .build(),
+    ]
+}
+
+/// The element error for a model that could not be loaded: `NotFound` when the file is missing,
+/// `OpenRead` otherwise, with `message` (which names the file and the problem) as its text.
+pub fn model_load_error(model: &Path, message: &str) -> gst::ErrorMessage {
+    let kind = if model.is_file() { gst::ResourceError::OpenRead } else { gst::ResourceError::NotFound };
+    gst::error_msg!(kind, ("{}", message))
 }
 
 /// Where a model runs.

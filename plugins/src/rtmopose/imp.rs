@@ -18,8 +18,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new("rtmopose", gst::DebugColorFlags::empty(), Some("Multi-person pose estimation"))
 });
 
-const DEFAULT_DEVICE: &str = "cpu";
-const DEFAULT_FALLBACK_TO_CPU: bool = true;
 const DEFAULT_SCORE_THRESHOLD: f32 = 0.3;
 const DEFAULT_NMS_THRESHOLD: f32 = 0.65;
 const DEFAULT_MAX_PERSONS: u32 = 20;
@@ -45,8 +43,8 @@ impl Default for Settings {
     fn default() -> Self {
         Self {
             model: None,
-            device: DEFAULT_DEVICE.to_string(),
-            fallback_to_cpu: DEFAULT_FALLBACK_TO_CPU,
+            device: crate::onnx::DEFAULT_DEVICE.to_string(),
+            fallback_to_cpu: crate::onnx::DEFAULT_FALLBACK_TO_CPU,
             score_threshold: DEFAULT_SCORE_THRESHOLD,
             nms_threshold: DEFAULT_NMS_THRESHOLD,
             max_persons: DEFAULT_MAX_PERSONS,
@@ -90,7 +88,8 @@ impl ObjectSubclass for RtmoPose {
 impl ObjectImpl for RtmoPose {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
+            let mut properties = crate::onnx::inference_properties(DEFAULT_THREADS);
+            properties.extend([
                 glib::ParamSpecString::builder("model")
                     .nick("Model")
                     .blurb("Path of the pose model (.onnx): an RTMO export or a raw YOLO-pose export")
@@ -100,18 +99,6 @@ impl ObjectImpl for RtmoPose {
                     .nick("Model format")
                     .blurb("Output contract of the model: auto (from its outputs), rtmo or yolo-pose")
                     .default_value(Some(DEFAULT_MODEL_FORMAT))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("device")
-                    .nick("Device")
-                    .blurb("Where inference runs: cpu, cuda or cuda:N")
-                    .default_value(Some(DEFAULT_DEVICE))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecBoolean::builder("fallback-to-cpu")
-                    .nick("Fall back to CPU")
-                    .blurb("With device=cuda and no usable CUDA: run on the CPU with a warning (true) or fail at start (false)")
-                    .default_value(DEFAULT_FALLBACK_TO_CPU)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecFloat::builder("score-threshold")
@@ -146,13 +133,6 @@ impl ObjectImpl for RtmoPose {
                     .default_value(DEFAULT_INTERVAL)
                     .mutable_playing()
                     .build(),
-                glib::ParamSpecUInt::builder("threads")
-                    .nick("Threads")
-                    .blurb("ONNX Runtime intra-op threads (0 = one per physical core)")
-                    .maximum(256)
-                    .default_value(DEFAULT_THREADS)
-                    .mutable_ready()
-                    .build(),
                 glib::ParamSpecString::builder("execution-provider")
                     .nick("Execution provider")
                     .blurb("The ONNX Runtime execution provider in use (CPUExecutionProvider or CUDAExecutionProvider); empty before start")
@@ -168,7 +148,8 @@ impl ObjectImpl for RtmoPose {
                     .blurb("Frames the model ran on since start")
                     .read_only()
                     .build(),
-            ]
+            ]);
+            properties
         });
         PROPERTIES.as_ref()
     }
@@ -185,7 +166,7 @@ impl ObjectImpl for RtmoPose {
                 settings.model_format = s;
             }
             "device" => {
-                let s = value.get::<Option<String>>().unwrap().unwrap_or_else(|| DEFAULT_DEVICE.into());
+                let s = value.get::<Option<String>>().unwrap().unwrap_or_else(|| crate::onnx::DEFAULT_DEVICE.into());
                 if let Err(e) = s.parse::<Device>() {
                     gst::error!(CAT, imp = self, "{e}; the element will refuse to start");
                 }
@@ -265,10 +246,7 @@ impl BaseTransformImpl for RtmoPose {
             fallback_to_cpu: settings.fallback_to_cpu,
             threads: settings.threads as usize,
         };
-        let model = PoseModel::load(&request, format).map_err(|e| {
-            let kind = if !model_path.is_file() { gst::ResourceError::NotFound } else { gst::ResourceError::OpenRead };
-            gst::error_msg!(kind, ("{}", e))
-        })?;
+        let model = PoseModel::load(&request, format).map_err(|e| crate::onnx::model_load_error(model_path, &e))?;
         if let Some(reason) = &model.fallback_reason {
             gst::warning!(CAT, imp = self, "running on the CPU instead of {device}: {reason}");
             gst::element_imp_warning!(self, gst::ResourceError::Settings, ("Falling back to the CPU: {}", reason));

@@ -20,8 +20,6 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
 const DEFAULT_WINDOW: u32 = 0;
 const DEFAULT_STRIDE: u32 = 4;
 const DEFAULT_MIN_FRAMES: u32 = 0;
-const DEFAULT_DEVICE: &str = "cpu";
-const DEFAULT_FALLBACK_TO_CPU: bool = true;
 const DEFAULT_THREADS: u32 = 1;
 const DEFAULT_SCORE_THRESHOLD: f32 = 0.0;
 const DEFAULT_PERSONS_PER_SAMPLE: u32 = 0;
@@ -52,8 +50,8 @@ impl Default for Settings {
             window: DEFAULT_WINDOW,
             stride: DEFAULT_STRIDE,
             min_frames: DEFAULT_MIN_FRAMES,
-            device: DEFAULT_DEVICE.into(),
-            fallback_to_cpu: DEFAULT_FALLBACK_TO_CPU,
+            device: crate::onnx::DEFAULT_DEVICE.into(),
+            fallback_to_cpu: crate::onnx::DEFAULT_FALLBACK_TO_CPU,
             threads: DEFAULT_THREADS,
             score_threshold: DEFAULT_SCORE_THRESHOLD,
             persons_per_sample: DEFAULT_PERSONS_PER_SAMPLE,
@@ -100,7 +98,8 @@ impl ObjectSubclass for StgcnClassify {
 impl ObjectImpl for StgcnClassify {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
-            vec![
+            let mut properties = crate::onnx::inference_properties(DEFAULT_THREADS);
+            properties.extend([
                 glib::ParamSpecString::builder("model")
                     .nick("Model")
                     .blurb("Path of the classifier (.onnx): input [N,M,T,17,3] -> output [N,K]")
@@ -131,25 +130,6 @@ impl ObjectImpl for StgcnClassify {
                     .blurb("Classify a track once it has this many frames, padding the window (0: the model's recognizer.min_frames, else the full window)")
                     .maximum(10_000)
                     .default_value(DEFAULT_MIN_FRAMES)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecString::builder("device")
-                    .nick("Device")
-                    .blurb("Where inference runs: cpu, cuda or cuda:N")
-                    .default_value(Some(DEFAULT_DEVICE))
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecBoolean::builder("fallback-to-cpu")
-                    .nick("Fall back to CPU")
-                    .blurb("With device=cuda and no usable CUDA: run on the CPU with a warning (true) or fail at start (false)")
-                    .default_value(DEFAULT_FALLBACK_TO_CPU)
-                    .mutable_ready()
-                    .build(),
-                glib::ParamSpecUInt::builder("threads")
-                    .nick("Threads")
-                    .blurb("ONNX Runtime intra-op threads (0 = one per physical core)")
-                    .maximum(256)
-                    .default_value(DEFAULT_THREADS)
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecFloat::builder("score-threshold")
@@ -201,7 +181,8 @@ impl ObjectImpl for StgcnClassify {
                     .blurb("Frames that passed without new actions because classifying failed")
                     .read_only()
                     .build(),
-            ]
+            ]);
+            properties
         });
         PROPERTIES.as_ref()
     }
@@ -215,7 +196,7 @@ impl ObjectImpl for StgcnClassify {
             "window" => s.window = value.get().unwrap(),
             "stride" => s.stride = value.get().unwrap(),
             "min-frames" => s.min_frames = value.get().unwrap(),
-            "device" => s.device = value.get::<Option<String>>().unwrap().unwrap_or_else(|| DEFAULT_DEVICE.into()),
+            "device" => s.device = value.get::<Option<String>>().unwrap().unwrap_or_else(|| crate::onnx::DEFAULT_DEVICE.into()),
             "fallback-to-cpu" => s.fallback_to_cpu = value.get().unwrap(),
             "threads" => s.threads = value.get().unwrap(),
             "score-threshold" => s.score_threshold = value.get().unwrap(),
@@ -287,10 +268,7 @@ fn build_state(settings: &Settings) -> Result<State, gst::ErrorMessage> {
     };
     let device: Device = settings.device.parse().map_err(settings_error)?;
     let request = SessionRequest { model: model_path, device, fallback_to_cpu: settings.fallback_to_cpu, threads: settings.threads as usize };
-    let model = ActionModel::load(&request).map_err(|e| {
-        let kind = if !model_path.is_file() { gst::ResourceError::NotFound } else { gst::ResourceError::OpenRead };
-        gst::error_msg!(kind, ("{}", e))
-    })?;
+    let model = ActionModel::load(&request).map_err(|e| crate::onnx::model_load_error(model_path, &e))?;
     let name = model_path.display();
 
     let frames = match (settings.window as usize, model.frames) {
