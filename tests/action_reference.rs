@@ -236,7 +236,9 @@ fn schedule_fixtures_through_the_element() {
 /// Single windows of the project's own models (written by tools/stgcn/make_fixtures.py).
 #[test]
 fn window_fixtures_through_the_core() {
-    for (path, fixture) in fixtures("windows") {
+    let all = fixtures("windows");
+    assert!(!all.is_empty(), "no window fixtures in tests/fixtures/stgcn");
+    for (path, fixture) in all {
         let mut model = ActionModel::load_cpu(&model_path(&fixture)).unwrap();
         let t = fixture["T"].as_u64().unwrap() as usize;
         let normalization: Normalization = fixture["normalization"].as_str().unwrap().parse().unwrap();
