@@ -138,6 +138,23 @@ def upright(kp):
     return vertical & legs
 
 
+def on_floor(kp):
+    """Per frame: True where the body is clearly down: torso more than 45 degrees from
+    upright (lying, or a tangled pose with the hips above the shoulders) or the bounding box
+    of the valid joints wider than tall. Kneeling upright is NOT down (in 2D it looks like
+    standing)."""
+    sh = (kp[:, 5, :2] + kp[:, 6, :2]) / 2
+    hip = (kp[:, 11, :2] + kp[:, 12, :2]) / 2
+    t = hip - sh
+    angle = np.degrees(np.arctan2(np.abs(t[:, 0]), t[:, 1]))
+    v = kp[..., 2] > 0.01
+    with np.errstate(all="ignore"):
+        x = np.where(v, kp[..., 0], np.nan)
+        y = np.where(v, kp[..., 1], np.nan)
+        wide = (np.nanmax(y, 1) - np.nanmin(y, 1)) < (np.nanmax(x, 1) - np.nanmin(x, 1))
+    return (angle > 45) | np.nan_to_num(wide, nan=False).astype(bool)
+
+
 def load_upfall(max_step=40.0, min_run=16):
     """Time-ordered runs of the UP-Fall trials (see the comment above).
 
@@ -214,11 +231,11 @@ def fall_pools():
     train, test = [], []
     penn, _ = load_penn()
     for s in penn:
-        s = dict(s, kind="clip", label=0, cls="penn")
+        s = dict(s, kind="clip", label=0, cls="penn", action=s["label"])
         (train if s["split"] == "train" else test).append(s)
     jh, _ = load_jhmdb(1)
     for s in jh:
-        s = dict(s, kind="clip", label=0, cls="jhmdb")
+        s = dict(s, kind="clip", label=0, cls="jhmdb", action=s["label"])
         (train if s["split"] == "train" else test).append(s)
     for s in load_md4fd():
         if s["label"] == 1:
@@ -230,7 +247,7 @@ def fall_pools():
         (test if s["source"] == "le2i" else train).append(s)
     up, _ = load_upfall()
     for s in up:
-        s = dict(s, kind="frames", up=upright(s["kp"]))
+        s = dict(s, kind="frames", up=upright(s["kp"]), down=on_floor(s["kp"]))
         pre = s["flabel"] == 0
         if pre.any() and s["up"][pre].mean() < 0.5:
             # The pre-fall part of a UP-Fall trial is the subject standing. Runs whose
@@ -250,12 +267,12 @@ def window_label(item, end, L):
             return 1
         return 0 if end <= item["fall_onset"] - 10 else None
     # UP-Fall runs: frame labels switch 0 -> 1 once (fall onset). Normal = no fall-onward
-    # frame; fall = at least FALL_MIN_ONWARD fall-onward frames and the person not upright in
-    # the last 5 frames (drops runs where the subject stands again or the pose is someone
-    # upright); anything in between is ambiguous.
+    # frame; fall = at least FALL_MIN_ONWARD fall-onward frames and the subject on the floor
+    # (data.on_floor) in most of the last 5 frames. Fall-onward windows that end upright
+    # (standing again, kneeling upright, or a mis-detection) are ambiguous and not used.
     n1 = int((item["flabel"][end - L:end] == 1).sum())
     if n1 == 0:
         return 0
-    if n1 >= FALL_MIN_ONWARD and item["up"][max(end - 5, 0):end].mean() <= 0.2:
+    if n1 >= FALL_MIN_ONWARD and item["down"][max(end - 5, 0):end].mean() >= 0.6:
         return 1
     return None

@@ -22,7 +22,7 @@ import onnxruntime as ort
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
-from model import STGCNPP  # noqa: E402
+from model import FACE_JOINTS, STGCNPP  # noqa: E402
 from preprocess import build_input  # noqa: E402
 
 REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
@@ -30,7 +30,10 @@ REPO = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__)
 
 def load_checkpoint(path):
     ck = torch.load(path, map_location="cpu", weights_only=False)
-    model = STGCNPP(len(ck["labels"]), width=ck["width"])
+    # checkpoints from before per-task ignored joints masked the face only
+    model = STGCNPP(len(ck["labels"]), width=ck["width"],
+                    ignore_joints=tuple(ck.get("ignore_joints", FACE_JOINTS)),
+                    features=tuple(ck.get("features", ("joint",))))
     model.load_state_dict(ck["state_dict"])
     model.eval()
     return model, ck

@@ -17,6 +17,13 @@ COCO_EDGES = [(0, 1), (0, 2), (1, 3), (2, 4),            # face
               (11, 13), (13, 15), (12, 14), (14, 16)]    # legs
 COCO_CENTER = 0
 FACE_JOINTS = (1, 2, 3, 4)
+# Each joint's parent towards the nose (the nose is its own parent): bones = joint - parent.
+COCO_PARENTS = (0, 0, 0, 1, 2, 0, 0, 5, 6, 7, 8, 5, 6, 11, 12, 13, 14)
+# Input features the network derives from (x, y, score) inside its graph (PYSKL's joint, bone
+# and joint-motion modalities fused early): "joint" = x, y, score; "bone" = x, y minus the
+# parent's; "motion" = x, y minus the previous frame's. Bone and motion are zero where either
+# end is an invalid joint (score 0 after the contract's preprocessing) or a padding frame.
+FEATURE_CHANNELS = {"joint": 3, "bone": 2, "motion": 2}
 
 
 def hop_distance(num_nodes, edges, center):
@@ -141,8 +148,12 @@ class STGCNPP(nn.Module):
     the model never depends on them (the face points, which most training sets lack)."""
 
     def __init__(self, num_classes, in_channels=3, num_joints=17, width="tiny",
-                 dropout=0.3, tcn_dropout=0.0, ignore_joints=FACE_JOINTS):
+                 dropout=0.3, tcn_dropout=0.0, ignore_joints=FACE_JOINTS, features=("joint",)):
         super().__init__()
+        assert features[0] == "joint" and all(f in FEATURE_CHANNELS for f in features), features
+        self.features = tuple(features)
+        in_channels = sum(FEATURE_CHANNELS[f] for f in self.features)
+        self.register_buffer("parents", torch.tensor(COCO_PARENTS, dtype=torch.long))
         A = spatial_partition(num_joints)
         mask = torch.ones(1, 1, 1, num_joints, 1)
         for j in ignore_joints:
@@ -162,9 +173,24 @@ class STGCNPP(nn.Module):
     def forward(self, x):                                   # [N, M, T, V, C]
         n, m, t, v, c = x.shape
         x = x * self.joint_mask
+        if len(self.features) > 1:
+            x = self.derive_features(x)
+            c = x.shape[-1]
         x = x.permute(0, 1, 3, 4, 2).reshape(n * m, v * c, t)   # BN per (joint, channel)
         x = self.data_bn(x)
         x = x.reshape(n * m, v, c, t).permute(0, 2, 3, 1)        # [N*M, C, T, V]
         x = self.blocks(x)
         x = x.mean(dim=(2, 3)).reshape(n, m, -1).mean(dim=1)     # pool T, V, then persons
         return self.fc(self.drop(x))
+
+    def derive_features(self, x):
+        """[N, M, T, V, 3] -> [N, M, T, V, C'] with the configured modalities."""
+        valid = (x[..., 2:3] > 0).to(x.dtype)
+        out = [x]
+        if "bone" in self.features:
+            par = x[..., self.parents, :]
+            out.append((x[..., :2] - par[..., :2]) * valid * valid[..., self.parents, :])
+        if "motion" in self.features:
+            d = (x[:, :, 1:, :, :2] - x[:, :, :-1, :, :2]) * valid[:, :, 1:] * valid[:, :, :-1]
+            out.append(torch.cat([torch.zeros_like(d[:, :, :1]), d], dim=2))
+        return torch.cat(out, dim=-1)

@@ -5,12 +5,27 @@ import numpy as np
 import data
 from preprocess import FLIP_INDEX, normalize_window
 
+# Joints a task's model multiplies by zero inside its graph (model.STGCNPP ignore_joints).
+# Fall: the face (absent from most sets) and the elbows and wrists: MD4FD, which holds most
+# of the real falls, has no elbows and fills missing wrists with hip + a random offset, so a
+# model that sees arms learns "no elbows = fall" (measured: an earlier model scored the NTU
+# falling clip 0.26 with arms and 0.85 with them removed).
+FALL_IGNORE_JOINTS = (1, 2, 3, 4, 7, 8, 9, 10)
+PENN_IGNORE_JOINTS = (1, 2, 3, 4)
+
 TASKS = {
     "fall": dict(name="fall_stgcnpp", T=48, min_frames=20, labels=data.FALL_LABELS,
-                 speed=(0.6, 1.6), rot=12.0, short_prob=0.5),
+                 speed=(0.6, 1.6), rot=12.0, short_prob=0.5, ignore_joints=FALL_IGNORE_JOINTS,
+                 features=("joint", "bone", "motion")),
     "penn": dict(name="penn_action_stgcnpp", T=100, min_frames=20, labels=None,
-                 speed=(0.8, 1.25), rot=10.0, short_prob=0.15),
+                 speed=(0.8, 1.25), rot=10.0, short_prob=0.15, ignore_joints=PENN_IGNORE_JOINTS,
+                 features=("joint",)),
 }
+
+
+# normal activity that looks most like a fall (class indices of the sets' label_names)
+PENN_HARD = (2, 4, 9, 10, 11)        # bench_press, clean_and_jerk, pushup, situp, squat
+JHMDB_HARD = (3, 4, 9, 10)           # jump, pick, sit, stand
 
 
 def task_config(task):
@@ -134,6 +149,75 @@ def synth_fall(f, rng, min_after=6):
     return out
 
 
+def down_poses(items):
+    """Real on-the-floor poses of the training split (URFD after the fall, UP-Fall fall-onward
+    frames on the floor): end states for `synth_fall_to`."""
+    out = []
+    for s in items:
+        if s["kind"] == "ends":
+            kp = s["kp"][min(s["fall_onset"] + 10, len(s["kp"])):]
+            out += list(kp[data.on_floor(kp)])
+        elif s["kind"] == "frames":
+            m = (s["flabel"] == 1) & s["down"]
+            out += list(s["kp"][m])
+    return np.array(out)
+
+
+def _torso(pose):
+    v = pose[:, 2] > 0.01
+    if not (v[5] and v[6] and v[11] and v[12]):
+        return None
+    return np.linalg.norm((pose[5, :2] + pose[6, :2]) / 2 - (pose[11, :2] + pose[12, :2]) / 2)
+
+
+def synth_fall_to(f, rng, poses, min_after=6):
+    """A fall from a real standing pose into a real on-the-floor pose (lying, sitting, on all
+    fours, ...): from onset t0 the frozen pose at t0 tips over (rotation about the ground point,
+    accelerating) while blending into the target pose, scaled to the same torso length and put
+    on the ground next to the feet; then the target pose stays with small drift."""
+    L = len(f)
+    if L < min_after + 2 or not len(poses):
+        return None
+    t0 = int(rng.integers(1, L - min_after + 1))
+    base = f[t0].copy()
+    piv = _pivot(base)
+    tb = _torso(base)
+    target = poses[rng.integers(len(poses))].copy()
+    tt = _torso(target)
+    if piv is None or not tb or not tt or tt < 1e-3:
+        return None
+    vt = target[:, 2] > 0.01
+    if rng.random() < 0.5:                                   # mirror the target pose
+        target[:, 0] = -target[:, 0]
+        target = target[list(FLIP_INDEX)]
+        vt = vt[list(FLIP_INDEX)]
+    sc = tb / tt * rng.uniform(0.85, 1.15)
+    tx = (target[:, 0] - target[vt, 0].mean()) * sc
+    ty = (target[:, 1] - target[vt, 1].max()) * sc          # lowest joint on the ground
+    side = rng.choice([-1, 1])
+    tgt = np.stack([piv[0] + tx + side * rng.uniform(0, 0.6) * tb * 2,
+                    piv[1] + ty + rng.uniform(-0.1, 0.1) * tb], axis=1)
+    d = int(rng.integers(6, 26))
+    phi = np.deg2rad(side * rng.uniform(30, 90))
+    vb = base[:, 2] > 0.01
+    drift = rng.normal(0, 0.03, 2) * tb
+    out = f.copy()
+    for t in range(t0, L):
+        p = min((t - t0 + 1) / d, 1.0)
+        rel = base[:, :2] - piv
+        a = phi * p * p
+        rx = piv[0] + np.cos(a) * rel[:, 0] - np.sin(a) * rel[:, 1]
+        ry = piv[1] + np.sin(a) * rel[:, 0] + np.cos(a) * rel[:, 1]
+        w = p * p
+        out[t, :, 0] = (1 - w) * rx + w * tgt[:, 0] + drift[0] * p
+        out[t, :, 1] = (1 - w) * ry + w * tgt[:, 1] + drift[1] * p
+        valid = (vb & vt) if p < 1 else vt
+        out[t, :, 2] = np.where(valid, np.where(p < 1, np.minimum(base[:, 2], target[:, 2]), target[:, 2]), 0.0)
+    out[t0:, :, :2] += rng.normal(0, 0.01 * tb, out[t0:, :, :2].shape)
+    out[out[..., 2] <= 0.01] = 0.0
+    return out
+
+
 def synth_lean(f, rng):
     """Normal motion: the upper body (joints above the hips) leans forward/sideways by up
     to 40 degrees about the hip midpoint and maybe back (bowing, hugging, reaching)."""
@@ -180,12 +264,17 @@ class Sampler:
                 1: [(0.3, by(lambda s: s["kind"] == "ends")),
                     (0.3, by(lambda s: s["kind"] == "frames" and (s["flabel"] == 1).sum() >= 8)),
                     (0.4 * cfg_synth, normal_clips)],
-                0: [(0.3, by(lambda s: s.get("cls") == "penn")),
-                    (0.3, by(lambda s: s.get("cls") == "jhmdb")),
+                # hard negatives get their own share: lying/low exercise (Penn) and jumping,
+                # sitting down, picking up (JHMDB) look most like a fall
+                0: [(0.2, by(lambda s: s.get("cls") == "penn")),
+                    (0.15, by(lambda s: s.get("cls") == "penn" and s["action"] in PENN_HARD)),
+                    (0.15, by(lambda s: s.get("cls") == "jhmdb")),
+                    (0.1, by(lambda s: s.get("cls") == "jhmdb" and s["action"] in JHMDB_HARD)),
                     (0.3, by(lambda s: s["source"] == "urfd" and s["kind"] == "clip")),
                     (0.1, by(lambda s: (s["kind"] == "ends" and s["fall_onset"] >= 30)
                              or (s["kind"] == "frames" and (s["flabel"] == 0).sum() >= 20)))],
             }
+            self.down = down_poses(items)
             for k, v in self.pools.items():
                 self.pools[k] = [(w, p) for w, p in v if w > 0]
                 for w, p in self.pools[k]:
@@ -224,7 +313,10 @@ class Sampler:
                 if label == 0 and want == 1:                 # synthetic fall into normal motion
                     if data.upright(f).mean() < 0.6:
                         continue
-                    f = synth_fall(f, rng)
+                    if rng.random() < 0.5:
+                        f = synth_fall(f, rng)
+                    else:
+                        f = synth_fall_to(f, rng, self.down)
                     if f is None:
                         continue
                     label = 1

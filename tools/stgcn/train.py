@@ -8,7 +8,7 @@ Windows are drawn at random from the training split (tasks.Sampler: random windo
 min_frames..T, random crop and speed, flip, rotation, aspect, jitter, joint dropout, score
 noise) and normalised exactly as the element does (preprocess.normalize_window). SGD with
 Nesterov momentum, cosine learning rate, label smoothing. The checkpoint holds the weights and
-everything export.py needs (labels, T, width, min_frames).
+everything export.py needs (labels, T, width, min_frames, ignored joints).
 """
 import argparse
 import json
@@ -50,7 +50,8 @@ def main():
     cfg = tasks.task_config(a.task)
     items = train_items(a.task)
     sampler = tasks.Sampler(a.task, items, seed=a.seed)
-    model = STGCNPP(len(cfg["labels"]), width=a.width)
+    model = STGCNPP(len(cfg["labels"]), width=a.width, ignore_joints=cfg["ignore_joints"],
+                    features=cfg["features"])
     opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=0.9, nesterov=True,
                           weight_decay=a.wd)
     sched = torch.optim.lr_scheduler.OneCycleLR(opt, max_lr=a.lr, total_steps=a.steps,
@@ -84,6 +85,7 @@ def main():
     os.makedirs(os.path.dirname(os.path.abspath(a.out)), exist_ok=True)
     torch.save(dict(state_dict=model.state_dict(), task=a.task, labels=cfg["labels"],
                     T=cfg["T"], min_frames=cfg["min_frames"], width=a.width,
+                    ignore_joints=list(cfg["ignore_joints"]), features=list(cfg["features"]),
                     args=vars(a), train_seconds=elapsed, log=log,
                     torch=torch.__version__, threads=a.threads), a.out)
     print(json.dumps(dict(out=a.out, train_minutes=round(elapsed / 60, 1))))
