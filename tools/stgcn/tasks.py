@@ -244,6 +244,84 @@ def synth_lean(f, rng):
     return out
 
 
+def _knee(hip, ankle, thigh, shin, forward):
+    """Knee position for a hip and an ankle with the given segment lengths (two-link inverse
+    kinematics), bent towards `forward` (+1: image right, -1: left)."""
+    d = ankle - hip
+    dist = float(np.linalg.norm(d))
+    if dist < 1e-6:
+        return hip.copy()
+    dist_c = min(dist, thigh + shin - 1e-6)
+    a = (thigh ** 2 - shin ** 2 + dist_c ** 2) / (2 * dist_c)
+    h = np.sqrt(max(thigh ** 2 - a ** 2, 0.0))
+    u = d / dist
+    n = np.array([-u[1], u[0]])
+    if n[0] * forward < 0:
+        n = -n
+    return hip + a * u + h * n
+
+
+def synth_crouch(f, rng):
+    """Normal motion: a deep bend or crouch with the feet on the ground (picking something up,
+    tying a shoe, landing a jump): from t0 the hips sink towards the ankles (knees bend forward,
+    segment lengths kept) while the upper body leans forward by 30-90 degrees about the hips;
+    held for a while, then back up, or still down at the window's end. Half of them start as a
+    landing: before t0 the whole body, feet included, comes down from up to 0.6 of its height
+    (a jump off a box or a step). The torso can end horizontal, as in a fall, but the person
+    stays on their feet with the hips above half their standing height. None if unusable."""
+    L = len(f)
+    if L < 10:
+        return None
+    v0 = f[:, [11, 12, 13, 14, 15, 16], 2].min(0) > 0.01
+    if not v0.all():
+        return None
+    t0 = int(rng.integers(0, L - 5))
+    d_down = int(rng.integers(3, 13))
+    hold = int(rng.integers(0, 30))
+    d_up = int(rng.integers(4, 16))
+    depth = rng.uniform(0.15, 0.5)                      # share of the hip-ankle height lost
+    lean = np.deg2rad(rng.uniform(30, 90))
+    nose_dx = f[t0, 0, 0] - (f[t0, 5, 0] + f[t0, 6, 0]) / 2 if f[t0, 0, 2] > 0.01 else 0.0
+    forward = np.sign(nose_dx) if abs(nose_dx) > 1e-3 and rng.random() < 0.8 else rng.choice([-1, 1])
+    upper = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    out = f.copy()
+    for t in range(t0, L):
+        k = t - t0 + 1
+        if k <= d_down:
+            p = k / d_down
+        elif k <= d_down + hold:
+            p = 1.0
+        else:
+            p = max(0.0, 1.0 - (k - d_down - hold) / d_up)
+        p = p * p * (3 - 2 * p)                         # smooth start and stop
+        pose = out[t]
+        hip_mid = (pose[11, :2] + pose[12, :2]) / 2
+        ankle_mid = (pose[15, :2] + pose[16, :2]) / 2
+        drop = p * depth * max(ankle_mid[1] - hip_mid[1], 0.0)
+        back = -forward * p * depth * 0.35 * max(ankle_mid[1] - hip_mid[1], 0.0)
+        shift = np.array([back, drop])
+        rel = pose[upper, :2] - hip_mid
+        a = forward * lean * p                          # positive angle turns the head forward
+        ca, sa = np.cos(a), np.sin(a)
+        new_upper = np.stack([ca * rel[:, 0] - sa * rel[:, 1], sa * rel[:, 0] + ca * rel[:, 1]], 1)
+        for hip_i, knee_i, ankle_i in ((11, 13, 15), (12, 14, 16)):
+            thigh = np.linalg.norm(pose[knee_i, :2] - pose[hip_i, :2])
+            shin = np.linalg.norm(pose[ankle_i, :2] - pose[knee_i, :2])
+            new_hip = pose[hip_i, :2] + shift
+            pose[knee_i, :2] = _knee(new_hip, pose[ankle_i, :2], thigh, shin, forward)
+            pose[hip_i, :2] = new_hip
+        pose[upper, :2] = hip_mid + shift + new_upper
+    if t0 > 0 and rng.random() < 0.5:                   # a landing: airborne before t0
+        height = np.ptp(f[t0, f[t0, :, 2] > 0.01, 1])
+        lift = rng.uniform(0.2, 0.6) * height
+        d_fall = int(rng.integers(3, 9))
+        for t in range(t0):
+            k = t0 - t                                  # frames before touchdown
+            out[t, :, 1] -= lift * min(k / d_fall, 1.0) ** 2
+    out[out[..., 2] <= 0.01] = 0.0
+    return out
+
+
 # ------------------------------------------------------------------------------------------
 # Training windows
 # ------------------------------------------------------------------------------------------
@@ -320,8 +398,12 @@ class Sampler:
                     if f is None:
                         continue
                     label = 1
-                elif label == 0 and self.synth and rng.random() < 0.15:
-                    f = synth_lean(f, rng)
+                elif label == 0 and self.synth and rng.random() < 0.25:
+                    if rng.random() < 0.5:
+                        f = synth_lean(f, rng)
+                    else:
+                        g = synth_crouch(f, rng)
+                        f = f if g is None else g
                 if label != want:
                     continue
             f = augment(f, rng, cfg, item["width"], item["height"])
