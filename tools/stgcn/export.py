@@ -3,6 +3,9 @@
 
     python3 tools/stgcn/export.py out/stgcn/fall.pt --name fall_stgcnpp     # -> models/fall_stgcnpp.{onnx,labels}
 
+Several checkpoints of one task export as one graph returning their mean logits (ensemble);
+`--flip-average` makes each model return the mean logits of the window and its mirror image.
+
 Graph: input `keypoint` float32 [N, 1, T, 17, 3] (N dynamic), output `logits` [N, K]; opset 17.
 metadata_props: recognizer.normalization = window, recognizer.labels = labels joined by "\\n",
 recognizer.output = logits, recognizer.window = T, recognizer.min_frames = min_frames.
@@ -39,6 +42,35 @@ def load_checkpoint(path):
     return model, ck
 
 
+class Ensemble(torch.nn.Module):
+    """Mean logits of several models trained for the same task (same labels, T, min_frames)."""
+
+    def __init__(self, models):
+        super().__init__()
+        self.members = torch.nn.ModuleList(models)
+        self.flip_average = models[0].flip_average
+
+    def forward(self, x):
+        return torch.stack([m(x) for m in self.members]).mean(dim=0)
+
+
+def load_models(paths, flip_average=False):
+    """One model, or the ensemble of several checkpoints of one task, in eval mode."""
+    models, cks = [], []
+    for path in paths:
+        model, ck = load_checkpoint(path)
+        model.flip_average = flip_average
+        models.append(model)
+        cks.append(ck)
+    for ck in cks[1:]:
+        for key in ("task", "labels", "T", "min_frames"):
+            if ck[key] != cks[0][key]:
+                raise SystemExit(f"{key} differs between the checkpoints: {ck[key]} vs {cks[0][key]}")
+    if len(models) == 1:
+        return models[0], cks[0]
+    return Ensemble(models).eval(), cks[0]
+
+
 def export(model, ck, onnx_path):
     T = ck["T"]
     dummy = torch.zeros(2, 1, T, 17, 3)
@@ -58,6 +90,12 @@ def export(model, ck, onnx_path):
         p = m.metadata_props.add()
         p.key, p.value = k, v
     m.producer_name = "recognizer tools/stgcn/export.py"
+    notes = []
+    if isinstance(model, Ensemble):
+        notes.append(f"ensemble: mean logits of {len(model.members)} models")
+    if model.flip_average:
+        notes.append("test-time flip: mean logits of the window and its mirror")
+    m.doc_string = "; ".join(notes)
     onnx.checker.check_model(m)
     onnx.save(m, onnx_path)
     return meta
@@ -83,12 +121,14 @@ def check(model, onnx_path, T, windows=None, threads=1):
 
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("checkpoint")
+    ap.add_argument("checkpoint", nargs="+", help="one checkpoint, or several of one task (ensemble)")
     ap.add_argument("--name", required=True)
     ap.add_argument("--models", default=os.path.join(REPO, "models"))
+    ap.add_argument("--flip-average", action="store_true",
+                    help="the graph returns the mean logits of the window and its mirror image")
     a = ap.parse_args()
     torch.set_num_threads(2)
-    model, ck = load_checkpoint(a.checkpoint)
+    model, ck = load_models(a.checkpoint, a.flip_average)
     os.makedirs(a.models, exist_ok=True)
     onnx_path = os.path.join(a.models, a.name + ".onnx")
     meta = export(model, ck, onnx_path)

@@ -9,6 +9,8 @@ Shapes follow the `stgcnclassify` contract: input `[N, M, T, V, C]`, output `[N,
 import torch
 from torch import nn
 
+from preprocess import FLIP_INDEX
+
 # COCO-17: nose, l/r eye, l/r ear, l/r shoulder, l/r elbow, l/r wrist, l/r hip, l/r knee, l/r ankle
 COCO_EDGES = [(0, 1), (0, 2), (1, 3), (2, 4),            # face
               (0, 5), (0, 6),                            # head - shoulders
@@ -154,6 +156,10 @@ class STGCNPP(nn.Module):
         self.features = tuple(features)
         in_channels = sum(FEATURE_CHANNELS[f] for f in self.features)
         self.register_buffer("parents", torch.tensor(COCO_PARENTS, dtype=torch.long))
+        # set by export.py --flip-average (not a trained parameter, not in the state dict)
+        self.flip_average = False
+        self.register_buffer("flip_index", torch.tensor(FLIP_INDEX, dtype=torch.long), persistent=False)
+        self.register_buffer("flip_sign", torch.tensor([-1.0, 1.0, 1.0]), persistent=False)
         A = spatial_partition(num_joints)
         mask = torch.ones(1, 1, 1, num_joints, 1)
         for j in ignore_joints:
@@ -171,6 +177,14 @@ class STGCNPP(nn.Module):
         self.fc = nn.Linear(c, num_classes)
 
     def forward(self, x):                                   # [N, M, T, V, C]
+        if self.flip_average and not self.training:
+            # test-time flip: the mean of the logits for the window and its mirror image
+            # (x negated: the contract's window normalisation centres x; left <-> right)
+            mirrored = x[..., self.flip_index, :] * self.flip_sign
+            return (self.classify(x) + self.classify(mirrored)) / 2
+        return self.classify(x)
+
+    def classify(self, x):
         n, m, t, v, c = x.shape
         x = x * self.joint_mask
         if len(self.features) > 1:

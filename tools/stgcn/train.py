@@ -42,12 +42,16 @@ def main():
     ap.add_argument("--width", default="tiny")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--seed", type=int, default=0)
+    ap.add_argument("--ignore-joints", help="comma-separated COCO indices the model zeroes "
+                    "(default: the task's, tasks.py)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     cfg = tasks.task_config(a.task)
+    if a.ignore_joints is not None:
+        cfg["ignore_joints"] = tuple(int(j) for j in a.ignore_joints.split(",") if j.strip())
     items = train_items(a.task)
     sampler = tasks.Sampler(a.task, items, seed=a.seed)
     model = STGCNPP(len(cfg["labels"]), width=a.width, ignore_joints=cfg["ignore_joints"],
