@@ -37,7 +37,9 @@ def load_checkpoint(path):
     model = STGCNPP(len(ck["labels"]), width=ck["width"],
                     ignore_joints=tuple(ck.get("ignore_joints", FACE_JOINTS)),
                     features=tuple(ck.get("features", ("joint",))))
-    model.load_state_dict(ck["state_dict"])
+    # "parents" was saved as state by the first bone/motion checkpoints; it is a constant
+    state = {k: v for k, v in ck["state_dict"].items() if k != "parents"}
+    model.load_state_dict(state)
     model.eval()
     return model, ck
 
@@ -48,7 +50,10 @@ class Ensemble(torch.nn.Module):
     def __init__(self, models):
         super().__init__()
         self.members = torch.nn.ModuleList(models)
-        self.flip_average = models[0].flip_average
+
+    @property
+    def flip_average(self):
+        return all(m.flip_average for m in self.members)
 
     def forward(self, x):
         return torch.stack([m(x) for m in self.members]).mean(dim=0)

@@ -149,13 +149,14 @@ class STGCNPP(nn.Module):
     `ignore_joints`: joints multiplied by zero at the input (inside the exported graph), so
     the model never depends on them (the face points, which most training sets lack)."""
 
-    def __init__(self, num_classes, in_channels=3, num_joints=17, width="tiny",
+    def __init__(self, num_classes, num_joints=17, width="tiny",
                  dropout=0.3, tcn_dropout=0.0, ignore_joints=FACE_JOINTS, features=("joint",)):
         super().__init__()
         assert features[0] == "joint" and all(f in FEATURE_CHANNELS for f in features), features
         self.features = tuple(features)
         in_channels = sum(FEATURE_CHANNELS[f] for f in self.features)
-        self.register_buffer("parents", torch.tensor(COCO_PARENTS, dtype=torch.long))
+        # constants of the graph, not state: checkpoints load whatever features they use
+        self.register_buffer("parents", torch.tensor(COCO_PARENTS, dtype=torch.long), persistent=False)
         # set by export.py --flip-average (not a trained parameter, not in the state dict)
         self.flip_average = False
         self.register_buffer("flip_index", torch.tensor(FLIP_INDEX, dtype=torch.long), persistent=False)
