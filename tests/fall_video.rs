@@ -31,6 +31,20 @@ fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
     text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
+/// Runs `pipelines/<name>` to EOS with the test pose model, the fall model and its labels,
+/// writing into `out`; `variables` are the pipeline's other variables.
+fn run_fall_pipeline(name: &str, out: &Path, variables: &[(&str, &str)]) {
+    let (pose, action, labels) = (rtmo_model(), fall_model(), fall_labels());
+    let mut all = vec![
+        ("POSE_MODEL", pose.to_str().unwrap()),
+        ("ACTION_MODEL", action.to_str().unwrap()),
+        ("ACTION_LABELS", labels.to_str().unwrap()),
+        ("OUTDIR", out.to_str().unwrap()),
+    ];
+    all.extend_from_slice(variables);
+    run_to_eos(&launch(&pipeline_description(name, &all))).unwrap();
+}
+
 fn is_fall(label: &str) -> bool {
     label.contains("fall")
 }
@@ -48,19 +62,8 @@ fn labels_name_fall_classes_only() {
 #[test]
 fn falling_person_gives_a_fall_event() {
     let out = temp_dir("fall-file-to-events");
-    let (video, pose, action, labels) = (data(FALLING), rtmo_model(), fall_model(), fall_labels());
-    let description = pipeline_description(
-        "file-to-events.pipeline",
-        &[
-            ("VIDEO", video.to_str().unwrap()),
-            ("POSE_MODEL", pose.to_str().unwrap()),
-            ("ACTION_MODEL", action.to_str().unwrap()),
-            ("ACTION_LABELS", labels.to_str().unwrap()),
-            ("OUTDIR", out.to_str().unwrap()),
-            ("STREAM", "hall"),
-        ],
-    );
-    run_to_eos(&launch(&description)).unwrap();
+    let video = data(FALLING);
+    run_fall_pipeline("file-to-events.pipeline", &out, &[("VIDEO", video.to_str().unwrap()), ("STREAM", "hall")]);
 
     let frames: Vec<FrameRecord> = read_lines(&out.join("frames.jsonl"));
     assert_eq!(frames.len(), 90);
@@ -131,19 +134,7 @@ fn no_fall_in_everyday_clips() {
 fn two_cameras_pipeline() {
     let out = temp_dir("two-cameras");
     let (v0, v1) = (data(FALLING), data(DRINKING));
-    let (pose, action, labels) = (rtmo_model(), fall_model(), fall_labels());
-    let description = pipeline_description(
-        "two-cameras.pipeline",
-        &[
-            ("VIDEO0", v0.to_str().unwrap()),
-            ("VIDEO1", v1.to_str().unwrap()),
-            ("POSE_MODEL", pose.to_str().unwrap()),
-            ("ACTION_MODEL", action.to_str().unwrap()),
-            ("ACTION_LABELS", labels.to_str().unwrap()),
-            ("OUTDIR", out.to_str().unwrap()),
-        ],
-    );
-    run_to_eos(&launch(&description)).unwrap();
+    run_fall_pipeline("two-cameras.pipeline", &out, &[("VIDEO0", v0.to_str().unwrap()), ("VIDEO1", v1.to_str().unwrap())]);
     let e0: Vec<serde_json::Value> = read_lines(&out.join("events-cam0.jsonl"));
     let e1: Vec<serde_json::Value> = read_lines(&out.join("events-cam1.jsonl"));
     println!("two cameras: {} events on cam0, {} on cam1", e0.len(), e1.len());
