@@ -197,6 +197,14 @@ def load_upfall(max_step=40.0, min_run=16):
 
 FALL_LABELS = ["normal", "fall"]
 FALL_TEST_UPFALL_SUBJECTS = ("S10",)
+# Validation material, carved out of the training sources for choosing runs and the decision
+# threshold without looking at the test split: UP-Fall subject S1 (10 runs), the last URFD
+# fall windows (urfd_028..034) and ADL windows (urfd_168..200) - MD4FD numbers a video's
+# windows consecutively, so contiguous blocks keep most videos on one side - and every
+# seventh Penn Action train clip and JHMDB split-1 train clip (about 14 %).
+FALL_VAL_UPFALL_SUBJECTS = ("S1",)
+FALL_VAL_URFD = set(range(28, 35)) | set(range(168, 201))
+FALL_VAL_EVERY = 7
 FALL_MIN_ONWARD = 8
 
 
@@ -227,15 +235,17 @@ def fall_pools():
     Split: UP-Fall subject S10 and all of Le2i Home are held out (test), with the official
     Penn Action test split and the JHMDB split-1 test clips; training uses UP-Fall S1/S3/S4/S7,
     all URFD windows, Penn train and JHMDB split-1 train. SBU is not used.
+    "val" is a validation subset of "train" (FALL_VAL_*), "fit" the rest of "train": runs
+    trained on "fit" can be compared and thresholded on "val" without touching "test".
     """
     train, test = [], []
     penn, _ = load_penn()
-    for s in penn:
-        s = dict(s, kind="clip", label=0, cls="penn", action=s["label"])
+    for i, s in enumerate(penn):
+        s = dict(s, kind="clip", label=0, cls="penn", action=s["label"], _index=i)
         (train if s["split"] == "train" else test).append(s)
     jh, _ = load_jhmdb(1)
-    for s in jh:
-        s = dict(s, kind="clip", label=0, cls="jhmdb", action=s["label"])
+    for i, s in enumerate(jh):
+        s = dict(s, kind="clip", label=0, cls="jhmdb", action=s["label"], _index=i)
         (train if s["split"] == "train" else test).append(s)
     for s in load_md4fd():
         if s["label"] == 1:
@@ -255,7 +265,18 @@ def fall_pools():
             # edge, or an order we could not restore) carry contradictory labels: dropped.
             continue
         (test if s["group"] in FALL_TEST_UPFALL_SUBJECTS else train).append(s)
-    return {"train": train, "test": test}
+    val = [s for s in train if _fall_val(s)]
+    fit = [s for s in train if not _fall_val(s)]
+    return {"train": train, "fit": fit, "val": val, "test": test}
+
+
+def _fall_val(item):
+    src = item["source"]
+    if src == "upfall":
+        return item["group"] in FALL_VAL_UPFALL_SUBJECTS
+    if src == "urfd":
+        return int(item["group"].split("_")[1]) in FALL_VAL_URFD
+    return item["_index"] % FALL_VAL_EVERY == FALL_VAL_EVERY - 1
 
 
 def window_label(item, end, L):

@@ -26,15 +26,17 @@ import tasks  # noqa: E402
 from preprocess import build_input, softmax  # noqa: E402
 
 
-def test_items(task):
+def test_items(task, split="test"):
     if task == "penn":
         items, _ = data.load_penn()
         return [s for s in items if s["split"] == "test"]
-    return data.fall_pools()["test"]
+    return data.fall_pools()[split]
 
 
-def test_windows(task, T, L=None):
-    items = test_items(task)
+def test_windows(task, T, L=None, split="test"):
+    """Evaluation windows of a task; for the fall task `split` may be "val" (the validation
+    subset of the training sources, data.FALL_VAL_*) instead of the held-out "test"."""
+    items = test_items(task, split)
     if task == "penn":
         return [dict(frames=w, width=c["width"], height=c["height"], label=c["label"])
                 for c in tasks.penn_test_clips(items, T) for w in c["windows"]]
@@ -127,8 +129,8 @@ def plot_confusion(cm, labels, path, title):
     plt.close(fig)
 
 
-def eval_fall(pred, L):
-    wins = test_windows("fall", pred.T, L)
+def eval_fall(pred, L, split="test"):
+    wins = test_windows("fall", pred.T, L, split)
     sc = pred.scores(wins)
     y = np.array([w["label"] for w in wins])
     p = sc.argmax(1)
@@ -185,11 +187,13 @@ def main():
     ap.add_argument("--out", help="folder for <name>_metrics.json and the confusion PNGs")
     ap.add_argument("--name", help="default: the model file's base name")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--split", default="test", choices=("test", "val"),
+                    help="fall: the held-out test split (default) or the validation subset")
     a = ap.parse_args()
     pred = Predictor(a.model, a.threads)
-    name = a.name or os.path.splitext(os.path.basename(a.model))[0]
+    name = a.name or os.path.splitext(os.path.basename(a.model))[0] + ("_val" if a.split == "val" else "")
     if a.task == "fall":
-        res = {"T": eval_fall(pred, pred.T), "L20": eval_fall(pred, 20)}
+        res = {"T": eval_fall(pred, pred.T, a.split), "L20": eval_fall(pred, 20, a.split)}
         for key, r in res.items():
             print(f"[{key}] windows {r['n']} accuracy {r['accuracy']} fall P {r['fall_precision']} "
                   f"R {r['fall_recall']} F1 {r['fall_f1']} (tp {r['tp']} fp {r['fp']} fn {r['fn']})")
@@ -202,7 +206,7 @@ def main():
               f"{r['accuracy_first_window_only']}; centre windows {r['accuracy_centre_window']})")
         for k, v in r["per_class"].items():
             print(f"    {k:16s} {v}")
-    doc = dict(model=os.path.basename(a.model), task=a.task, labels=pred.labels, T=pred.T,
+    doc = dict(model=os.path.basename(a.model), task=a.task, split=a.split, labels=pred.labels, T=pred.T,
                command="python3 tools/stgcn/evaluate.py " + " ".join(sys.argv[1:]), results=res)
     if a.out:
         os.makedirs(a.out, exist_ok=True)

@@ -4,7 +4,9 @@
     python3 tools/stgcn/export.py out/stgcn/fall.pt --name fall_stgcnpp     # -> models/fall_stgcnpp.{onnx,labels}
 
 Several checkpoints of one task export as one graph returning their mean logits (ensemble);
-`--flip-average` makes each model return the mean logits of the window and its mirror image.
+`--flip-average` makes each model return the mean logits of the window and its mirror image;
+`--fall-threshold t` (normal/fall models) shifts the fall logit so that the element's argmax
+labels a window fall where the fall probability is above t.
 
 Graph: input `keypoint` float32 [N, 1, T, 17, 3] (N dynamic), output `logits` [N, K]; opset 17.
 metadata_props: recognizer.normalization = window, recognizer.labels = labels joined by "\\n",
@@ -59,6 +61,28 @@ class Ensemble(torch.nn.Module):
         return torch.stack([m(x) for m in self.members]).mean(dim=0)
 
 
+class FallThreshold(torch.nn.Module):
+    """A two-class (normal, fall) model whose fall logit is shifted by -logit(t): softmax then
+    gives a fall probability above 0.5 exactly where the wrapped model's is above t, so the
+    element's argmax applies the decision threshold chosen on validation (select_fall.py)."""
+
+    def __init__(self, model, threshold):
+        super().__init__()
+        if not 0.0 < threshold < 1.0:
+            raise SystemExit(f"--fall-threshold must lie in (0, 1), got {threshold}")
+        self.inner = model
+        self.threshold = threshold
+        bias = -float(np.log(threshold / (1.0 - threshold)))
+        self.register_buffer("bias", torch.tensor([0.0, bias]), persistent=False)
+
+    @property
+    def flip_average(self):
+        return self.inner.flip_average
+
+    def forward(self, x):
+        return self.inner(x) + self.bias
+
+
 def load_models(paths, flip_average=False):
     """One model, or the ensemble of several checkpoints of one task, in eval mode."""
     models, cks = [], []
@@ -90,17 +114,24 @@ def export(model, ck, onnx_path):
         "recognizer.window": str(T),
         "recognizer.min_frames": str(ck["min_frames"]),
     }
+    m.producer_name = "recognizer tools/stgcn/export.py"
+    notes = []
+    if isinstance(model, FallThreshold):
+        notes.append(f"fall logit shifted by {float(model.bias[1]):.4f} (decision threshold "
+                     f"{model.threshold} on the fall probability)")
+        meta["recognizer.fall_threshold"] = str(model.threshold)
+        inner = model.inner
+    else:
+        inner = model
+    if isinstance(inner, Ensemble):
+        notes[:0] = [f"ensemble: mean logits of {len(inner.members)} models"]
+    if model.flip_average:
+        notes.append("test-time flip: mean logits of the window and its mirror")
+    m.doc_string = "; ".join(notes)
     del m.metadata_props[:]
     for k, v in meta.items():
         p = m.metadata_props.add()
         p.key, p.value = k, v
-    m.producer_name = "recognizer tools/stgcn/export.py"
-    notes = []
-    if isinstance(model, Ensemble):
-        notes.append(f"ensemble: mean logits of {len(model.members)} models")
-    if model.flip_average:
-        notes.append("test-time flip: mean logits of the window and its mirror")
-    m.doc_string = "; ".join(notes)
     onnx.checker.check_model(m)
     onnx.save(m, onnx_path)
     return meta
@@ -131,9 +162,16 @@ def main():
     ap.add_argument("--models", default=os.path.join(REPO, "models"))
     ap.add_argument("--flip-average", action="store_true",
                     help="the graph returns the mean logits of the window and its mirror image")
+    ap.add_argument("--fall-threshold", type=float,
+                    help="normal/fall models: decision threshold on the fall probability, "
+                    "chosen on validation (select_fall.py), baked in as a bias on the fall logit")
     a = ap.parse_args()
     torch.set_num_threads(2)
     model, ck = load_models(a.checkpoint, a.flip_average)
+    if a.fall_threshold is not None:
+        if ck["labels"] != ["normal", "fall"]:
+            raise SystemExit(f"--fall-threshold needs labels ['normal', 'fall'], not {ck['labels']}")
+        model = FallThreshold(model, a.fall_threshold).eval()
     os.makedirs(a.models, exist_ok=True)
     onnx_path = os.path.join(a.models, a.name + ".onnx")
     meta = export(model, ck, onnx_path)

@@ -429,7 +429,7 @@ def fall_test_windows(items, L):
     out = []
     for s in items:
         base = dict(width=s["width"], height=s["height"], source=s["source"])
-        if s["source"] == "le2i":
+        if s["source"] in ("le2i", "urfd"):                  # MD4FD windows: the last L frames
             out.append(dict(base, frames=s["kp"][-L:], label=s["label"], id=f"{s['group']}:last{L}"))
         elif s["source"] == "upfall":
             n = len(s["kp"])

@@ -25,11 +25,11 @@ import tasks  # noqa: E402
 from model import STGCNPP  # noqa: E402
 
 
-def train_items(task):
+def train_items(task, hold_out_val=False):
     if task == "penn":
         items, _ = data.load_penn()
         return [s for s in items if s["split"] == "train"]
-    return data.fall_pools()["train"]
+    return data.fall_pools()["fit" if hold_out_val else "train"]
 
 
 def main():
@@ -44,6 +44,9 @@ def main():
     ap.add_argument("--seed", type=int, default=0)
     ap.add_argument("--ignore-joints", help="comma-separated COCO indices the model zeroes "
                     "(default: the task's, tasks.py)")
+    ap.add_argument("--hold-out-val", action="store_true",
+                    help="fall: train without the validation subset (data.FALL_VAL_*), so that "
+                    "runs and the decision threshold can be chosen on it (evaluate.py --split val)")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
 
@@ -52,7 +55,7 @@ def main():
     cfg = tasks.task_config(a.task)
     if a.ignore_joints is not None:
         cfg["ignore_joints"] = tuple(int(j) for j in a.ignore_joints.split(",") if j.strip())
-    items = train_items(a.task)
+    items = train_items(a.task, a.hold_out_val)
     sampler = tasks.Sampler(a.task, items, seed=a.seed)
     model = STGCNPP(len(cfg["labels"]), width=a.width, ignore_joints=cfg["ignore_joints"],
                     features=cfg["features"])

@@ -1,0 +1,111 @@
+#!/usr/bin/env python3
+"""Choose a fall model (which runs to ensemble, test-time flip or not, decision threshold) on
+the validation subset of the training sources, never on the test split.
+
+    python3 tools/stgcn/select_fall.py out/stgcn/fall_h1.pt out/stgcn/fall_h2.pt --out out/stgcn/select.json
+
+The runs must have been trained with `train.py --hold-out-val` (the validation windows are
+then unseen). Every non-empty subset of the runs, with and without the flip, is scored on the
+validation windows of L = T and L = 20 frames (the mean logits of its members, as
+export.py builds the ensemble). For each candidate the threshold t on the fall probability
+(grid 0.05 .. 0.95) maximising the mean of the two fall F1 scores is found; ties go to the t
+nearest 0.5. The chosen candidate is the one with the highest such mean, then the fewest
+members. `export.py --fall-threshold t` bakes t into the graph (a bias on the fall logit), so
+the element's usual argmax applies it.
+"""
+import argparse
+import itertools
+import json
+import os
+import sys
+
+import numpy as np
+import torch
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import evaluate  # noqa: E402
+from export import load_checkpoint  # noqa: E402
+from preprocess import build_input  # noqa: E402
+
+THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)
+
+
+def fall_prob(logits):
+    """Probability of the fall class (index 1) from mean logits [N, 2]."""
+    return 1.0 / (1.0 + np.exp(-(logits[:, 1] - logits[:, 0])))
+
+
+def f1_at(prob, y, t):
+    pred = prob > t
+    tp, fp, fn = int((pred & y).sum()), int((pred & ~y).sum()), int((~pred & y).sum())
+    prec = tp / (tp + fp) if tp + fp else 0.0
+    rec = tp / (tp + fn) if tp + fn else 0.0
+    return (2 * prec * rec / (prec + rec) if prec + rec else 0.0), tp, fp, fn
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    ap.add_argument("checkpoint", nargs="+")
+    ap.add_argument("--out", help="JSON with every candidate's figures and the choice")
+    ap.add_argument("--threads", type=int, default=2)
+    a = ap.parse_args()
+    torch.set_num_threads(a.threads)
+    runs = []
+    for path in a.checkpoint:
+        model, ck = load_checkpoint(path)
+        if not ck["args"].get("hold_out_val"):
+            raise SystemExit(f"{path} was trained on the validation subset (train.py without "
+                             "--hold-out-val): its validation figures would be meaningless")
+        if ck["labels"] != ["normal", "fall"]:
+            raise SystemExit(f"{path}: labels {ck['labels']}, expected ['normal', 'fall']")
+        runs.append((path, model, ck))
+    T = runs[0][2]["T"]
+    sets = {}
+    for L in (T, 20):
+        wins = evaluate.test_windows("fall", T, L, split="val")
+        x = torch.from_numpy(build_input(wins, T))
+        y = np.array([w["label"] == 1 for w in wins])
+        logits = {}
+        for path, model, _ in runs:
+            for flip in (False, True):
+                model.flip_average = flip
+                with torch.no_grad():
+                    logits[(path, flip)] = model(x).numpy()
+        sets[L] = (y, logits)
+        print(f"validation L={L}: {len(wins)} windows, {int(y.sum())} fall", flush=True)
+    candidates = []
+    for k in range(1, len(runs) + 1):
+        for members in itertools.combinations([r[0] for r in runs], k):
+            for flip in (False, True):
+                probs = {L: fall_prob(np.mean([lg[(p, flip)] for p in members], axis=0))
+                         for L, (_, lg) in sets.items()}
+                best = None
+                for t in THRESHOLDS:
+                    f = {L: f1_at(probs[L], sets[L][0], t) for L in sets}
+                    score = float(np.mean([v[0] for v in f.values()]))
+                    key = (round(score, 6), -abs(t - 0.5))
+                    if best is None or key > best[0]:
+                        best = (key, t, f)
+                f05 = {L: f1_at(probs[L], sets[L][0], 0.5)[0] for L in sets}
+                (score, _), t, f = best
+                candidates.append(dict(
+                    members=[os.path.basename(p) for p in members], flip=flip,
+                    threshold=float(t), mean_f1=round(score, 4),
+                    f1={f"L{L}": round(v[0], 4) for L, v in f.items()},
+                    counts={f"L{L}": dict(tp=v[1], fp=v[2], fn=v[3]) for L, v in f.items()},
+                    f1_at_05={f"L{L}": round(v, 4) for L, v in f05.items()}))
+    candidates.sort(key=lambda c: (-c["mean_f1"], len(c["members"]), not c["flip"]))
+    for c in candidates:
+        print(f"{'+'.join(c['members']):40s} flip={int(c['flip'])} t={c['threshold']:.2f} "
+              f"F1 {c['f1']} mean {c['mean_f1']} (at 0.5: {c['f1_at_05']})")
+    choice = candidates[0]
+    print("chosen:", json.dumps(choice))
+    if a.out:
+        with open(a.out, "w") as fh:
+            json.dump(dict(command="python3 tools/stgcn/select_fall.py " + " ".join(sys.argv[1:]),
+                           chosen=choice, candidates=candidates), fh, indent=1)
+            fh.write("\n")
+
+
+if __name__ == "__main__":
+    main()
