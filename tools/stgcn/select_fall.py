@@ -9,8 +9,12 @@ then unseen). Every non-empty subset of the runs, with and without the flip, is 
 validation windows of L = T and L = 20 frames (the mean logits of its members, as
 export.py builds the ensemble). For each candidate the threshold t on the fall probability
 (grid 0.05 .. 0.95) maximising the mean of the two fall F1 scores is found; ties go to the t
-nearest 0.5. The chosen candidate is the one with the highest such mean, then the fewest
-members. `export.py --fall-threshold t` bakes t into the graph (a bias on the fall logit), so
+nearest 0.5. With `--video-tracks` (video_tracks.py output: our pose model and tracker on
+real clips) a threshold only counts when it also meets the real-video requirement of the fall
+model: at least MIN_FALL_WINDOWS windows labelled fall on the tracks of a clip whose name
+contains "falling", and none on any track of the other clips (the windows the element forms,
+video_check.track_windows), also at t - VIDEO_MARGIN and t + VIDEO_MARGIN. The chosen candidate is the one with the highest mean, then the
+fewest members. `export.py --fall-threshold t` bakes t into the graph (a bias on the fall logit), so
 the element's usual argmax applies it.
 """
 import argparse
@@ -26,8 +30,11 @@ sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
 import evaluate  # noqa: E402
 from export import load_checkpoint  # noqa: E402
 from preprocess import build_input  # noqa: E402
+from video_check import track_windows  # noqa: E402
 
 THRESHOLDS = np.round(np.arange(0.05, 0.951, 0.05), 2)
+MIN_FALL_WINDOWS = 3
+VIDEO_MARGIN = 0.05
 
 
 def fall_prob(logits):
@@ -48,6 +55,8 @@ def main():
     ap.add_argument("checkpoint", nargs="+")
     ap.add_argument("--out", help="JSON with every candidate's figures and the choice")
     ap.add_argument("--threads", type=int, default=2)
+    ap.add_argument("--video-tracks", nargs="*", default=[],
+                    help="video_tracks.py JSON files: thresholds must meet the real-video requirement")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     runs = []
@@ -73,32 +82,79 @@ def main():
                     logits[(path, flip)] = model(x).numpy()
         sets[L] = (y, logits)
         print(f"validation L={L}: {len(wins)} windows, {int(y.sum())} fall", flush=True)
+    videos = {}                        # name -> (is the falling clip, {run/flip: logits})
+    for vpath in a.video_tracks:
+        with open(vpath) as fh:
+            doc = json.load(fh)
+        wins = [dict(frames=w, width=doc["width"], height=doc["height"])
+                for track in doc["tracks"].values()
+                for _, w in track_windows(track, T, runs[0][2]["min_frames"], 1)]
+        if not wins:
+            continue
+        x = torch.from_numpy(build_input(wins, T))
+        logits = {}
+        for path, model, _ in runs:
+            for flip in (False, True):
+                model.flip_average = flip
+                with torch.no_grad():
+                    logits[(path, flip)] = model(x).numpy()
+        name = os.path.basename(vpath)
+        videos[name] = ("falling" in name, logits)
+        print(f"video {name}: {len(wins)} windows", flush=True)
     candidates = []
     for k in range(1, len(runs) + 1):
         for members in itertools.combinations([r[0] for r in runs], k):
             for flip in (False, True):
                 probs = {L: fall_prob(np.mean([lg[(p, flip)] for p in members], axis=0))
                          for L, (_, lg) in sets.items()}
+                vprobs = {n: (is_fall, fall_prob(np.mean([lg[(p, flip)] for p in members], axis=0)))
+                          for n, (is_fall, lg) in videos.items()}
+
+                def video_ok(t):
+                    return all(int((pr > t).sum()) >= MIN_FALL_WINDOWS if is_fall
+                               else not (pr > t).any() for is_fall, pr in vprobs.values())
+                # with a margin: the neighbouring thresholds must meet it as well, so that
+                # a small difference in scores (another build, another frame rate) keeps it
+                ok_thresholds = [float(t) for t in THRESHOLDS
+                                 if video_ok(t) and video_ok(t - VIDEO_MARGIN) and video_ok(t + VIDEO_MARGIN)]
                 best = None
                 for t in THRESHOLDS:
+                    if float(t) not in ok_thresholds:
+                        continue
                     f = {L: f1_at(probs[L], sets[L][0], t) for L in sets}
                     score = float(np.mean([v[0] for v in f.values()]))
                     key = (round(score, 6), -abs(t - 0.5))
                     if best is None or key > best[0]:
                         best = (key, t, f)
                 f05 = {L: f1_at(probs[L], sets[L][0], 0.5)[0] for L in sets}
+                if best is None:
+                    candidates.append(dict(members=[os.path.basename(p) for p in members],
+                                           flip=flip, threshold=None, mean_f1=0.0, f1={},
+                                           f1_at_05={f"L{L}": round(v, 4) for L, v in f05.items()},
+                                           video_ok_thresholds=[]))
+                    continue
                 (score, _), t, f = best
                 candidates.append(dict(
                     members=[os.path.basename(p) for p in members], flip=flip,
                     threshold=float(t), mean_f1=round(score, 4),
                     f1={f"L{L}": round(v[0], 4) for L, v in f.items()},
                     counts={f"L{L}": dict(tp=v[1], fp=v[2], fn=v[3]) for L, v in f.items()},
-                    f1_at_05={f"L{L}": round(v, 4) for L, v in f05.items()}))
+                    f1_at_05={f"L{L}": round(v, 4) for L, v in f05.items()},
+                    video_ok_thresholds=ok_thresholds if videos else None,
+                    video_max_fall_prob={n: round(float(pr.max()), 3) for n, (_, pr) in vprobs.items()}))
     candidates.sort(key=lambda c: (-c["mean_f1"], len(c["members"]), not c["flip"]))
     for c in candidates:
+        if c["threshold"] is None:
+            print(f"{'+'.join(c['members']):40s} flip={int(c['flip'])} no threshold meets the "
+                  f"real-video requirement (at 0.5: {c['f1_at_05']})")
+            continue
+        ok = c["video_ok_thresholds"]
         print(f"{'+'.join(c['members']):40s} flip={int(c['flip'])} t={c['threshold']:.2f} "
-              f"F1 {c['f1']} mean {c['mean_f1']} (at 0.5: {c['f1_at_05']})")
+              f"F1 {c['f1']} mean {c['mean_f1']} (at 0.5: {c['f1_at_05']})"
+              + (f" video ok for t in [{min(ok)}, {max(ok)}]" if ok else ""))
     choice = candidates[0]
+    if choice["threshold"] is None:
+        raise SystemExit("no candidate meets the real-video requirement at any threshold")
     print("chosen:", json.dumps(choice))
     if a.out:
         with open(a.out, "w") as fh:

@@ -425,7 +425,10 @@ def _centre(kp, L):
     return kp[s:s + L]
 
 
-def fall_test_windows(items, L):
+def fall_test_windows(items, L, clip_stride=None):
+    """Evaluation windows of length L. Normal-activity clips (Penn, JHMDB) give their centre
+    window, or with `clip_stride` every window at that stride (more varied negatives: the
+    validation subset is otherwise too small to tell runs and thresholds apart)."""
     out = []
     for s in items:
         base = dict(width=s["width"], height=s["height"], source=s["source"])
@@ -438,9 +441,14 @@ def fall_test_windows(items, L):
                 if lab is not None:
                     out.append(dict(base, frames=s["kp"][max(end - L, 0):end], label=lab,
                                     id=f"{s['video']}:{s['frames'][0] + end - 1}"))
-        else:                                                  # penn / jhmdb test clips
+        elif clip_stride is None:                              # penn / jhmdb clips
             out.append(dict(base, frames=_centre(s["kp"], L), label=0,
                             source=s["source"], id=f"{s['source']}:{s['group']}:centre{L}"))
+        else:
+            n = len(s["kp"])
+            for end in range(min(L, n), n + 1, clip_stride):
+                out.append(dict(base, frames=s["kp"][max(end - L, 0):end], label=0,
+                                source=s["source"], id=f"{s['source']}:{s['group']}:{end - 1}"))
     return out
 
 
