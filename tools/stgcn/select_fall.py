@@ -50,6 +50,18 @@ def f1_at(prob, y, t):
     return (2 * prec * rec / (prec + rec) if prec + rec else 0.0), tp, fp, fn
 
 
+def run_logits(runs, windows, T):
+    """{(checkpoint path, flip): logits [N, 2]} of every run, with and without the flip."""
+    x = torch.from_numpy(build_input(windows, T))
+    out = {}
+    for path, model, _ in runs:
+        for flip in (False, True):
+            model.flip_average = flip
+            with torch.no_grad():
+                out[(path, flip)] = model(x).numpy()
+    return out
+
+
 def main():
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("checkpoint", nargs="+")
@@ -72,15 +84,8 @@ def main():
     sets = {}
     for L in (T, 20):
         wins = evaluate.test_windows("fall", T, L, split="val")
-        x = torch.from_numpy(build_input(wins, T))
         y = np.array([w["label"] == 1 for w in wins])
-        logits = {}
-        for path, model, _ in runs:
-            for flip in (False, True):
-                model.flip_average = flip
-                with torch.no_grad():
-                    logits[(path, flip)] = model(x).numpy()
-        sets[L] = (y, logits)
+        sets[L] = (y, run_logits(runs, wins, T))
         print(f"validation L={L}: {len(wins)} windows, {int(y.sum())} fall", flush=True)
     videos = {}                        # name -> (is the falling clip, {run/flip: logits})
     for vpath in a.video_tracks:
@@ -91,15 +96,8 @@ def main():
                 for _, w in track_windows(track, T, runs[0][2]["min_frames"], 1)]
         if not wins:
             continue
-        x = torch.from_numpy(build_input(wins, T))
-        logits = {}
-        for path, model, _ in runs:
-            for flip in (False, True):
-                model.flip_average = flip
-                with torch.no_grad():
-                    logits[(path, flip)] = model(x).numpy()
         name = os.path.basename(vpath)
-        videos[name] = ("falling" in name, logits)
+        videos[name] = ("falling" in name, run_logits(runs, wins, T))
         print(f"video {name}: {len(wins)} windows", flush=True)
     candidates = []
     for k in range(1, len(runs) + 1):
