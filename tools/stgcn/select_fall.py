@@ -43,6 +43,8 @@ def fall_prob(logits):
 
 
 def f1_at(prob, y, t):
+    """(fall F1, tp, fp, fn) of labelling fall where prob > t. Unlike evaluate.fall_binary the
+    F1 is not rounded: candidates are ranked on the exact mean."""
     pred = prob > t
     tp, fp, fn = int((pred & y).sum()), int((pred & ~y).sum()), int((~pred & y).sum())
     prec = tp / (tp + fp) if tp + fp else 0.0
@@ -103,10 +105,10 @@ def main():
     for k in range(1, len(runs) + 1):
         for members in itertools.combinations([r[0] for r in runs], k):
             for flip in (False, True):
-                probs = {L: fall_prob(np.mean([lg[(p, flip)] for p in members], axis=0))
-                         for L, (_, lg) in sets.items()}
-                vprobs = {n: (is_fall, fall_prob(np.mean([lg[(p, flip)] for p in members], axis=0)))
-                          for n, (is_fall, lg) in videos.items()}
+                def prob(lg):                 # the candidate's fall probability, mean logits
+                    return fall_prob(np.mean([lg[(p, flip)] for p in members], axis=0))
+                probs = {L: prob(lg) for L, (_, lg) in sets.items()}
+                vprobs = {n: (is_fall, prob(lg)) for n, (is_fall, lg) in videos.items()}
 
                 def video_ok(t):
                     return all(int((pr > t).sum()) >= MIN_FALL_WINDOWS if is_fall
