@@ -208,6 +208,16 @@ pub fn pipeline_description(name: &str, variables: &[(&str, &str)]) -> String {
     description
 }
 
+/// The records of a JSON Lines file (eventsink's events and frame logs), one per line; panics
+/// naming the file and the line that does not parse.
+pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
+    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
+    text.lines()
+        .enumerate()
+        .map(|(i, l)| serde_json::from_str(l).unwrap_or_else(|e| panic!("{} line {}: {e}", path.display(), i + 1)))
+        .collect()
+}
+
 /// Identity stability of tracks over a sequence of frames: the share of frame-to-frame
 /// transitions in which a person keeps its track id and its box centre moves less than
 /// `max_move` pixels. A transition is a tracked person of frame t and the person of frame t+1

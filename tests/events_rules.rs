@@ -68,8 +68,7 @@ fn onset_minimum_frames_cooldown_and_flicker() {
 
     // The file holds the same events as the bus messages, each valid against the schema.
     let validator = schema();
-    let lines: Vec<serde_json::Value> =
-        std::fs::read_to_string(&events).unwrap().lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let lines: Vec<serde_json::Value> = recognizer::read_jsonl(&events);
     assert_eq!(lines, messages.json());
     for (line, msg) in lines.iter().zip(&messages.events) {
         assert_valid(&validator, line);

@@ -9,7 +9,7 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use recognizer::{collect_frames, data, launch, pipeline_description, rtmo_model, run_to_eos};
+use recognizer::{collect_frames, data, launch, pipeline_description, read_jsonl, rtmo_model, run_to_eos};
 use recognizer_meta::FrameRecord;
 use support::{assert_valid, schema, temp_dir};
 
@@ -24,11 +24,6 @@ fn fall_model() -> PathBuf {
 
 fn fall_labels() -> PathBuf {
     fall_model().with_extension("labels")
-}
-
-fn read_lines<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    text.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
 }
 
 /// Runs `pipelines/<name>` to EOS with the test pose model, the fall model and its labels,
@@ -65,7 +60,7 @@ fn falling_person_gives_a_fall_event() {
     let video = data(FALLING);
     run_fall_pipeline("file-to-events.pipeline", &out, &[("VIDEO", video.to_str().unwrap()), ("STREAM", "hall")]);
 
-    let frames: Vec<FrameRecord> = read_lines(&out.join("frames.jsonl"));
+    let frames: Vec<FrameRecord> = read_jsonl(&out.join("frames.jsonl"));
     assert_eq!(frames.len(), 90);
     let fall_frames: Vec<u64> = frames
         .iter()
@@ -77,7 +72,7 @@ fn falling_person_gives_a_fall_event() {
     assert!(fall_frames.len() >= 3, "the falling person is labelled fall on {} frames", fall_frames.len());
     assert!(fall_frames[0] >= 45, "labelled fall before falling, at frame {}", fall_frames[0]);
 
-    let events: Vec<serde_json::Value> = read_lines(&out.join("events.jsonl"));
+    let events: Vec<serde_json::Value> = read_jsonl(&out.join("events.jsonl"));
     println!("falling clip: {} fall event(s), first {}", events.len(), events[0]);
     assert!(!events.is_empty(), "no fall event");
     let validator = schema();
@@ -135,14 +130,14 @@ fn two_cameras_pipeline() {
     let out = temp_dir("two-cameras");
     let (v0, v1) = (data(FALLING), data(DRINKING));
     run_fall_pipeline("two-cameras.pipeline", &out, &[("VIDEO0", v0.to_str().unwrap()), ("VIDEO1", v1.to_str().unwrap())]);
-    let e0: Vec<serde_json::Value> = read_lines(&out.join("events-cam0.jsonl"));
-    let e1: Vec<serde_json::Value> = read_lines(&out.join("events-cam1.jsonl"));
+    let e0: Vec<serde_json::Value> = read_jsonl(&out.join("events-cam0.jsonl"));
+    let e1: Vec<serde_json::Value> = read_jsonl(&out.join("events-cam1.jsonl"));
     println!("two cameras: {} events on cam0, {} on cam1", e0.len(), e1.len());
     assert!(!e0.is_empty(), "no fall event on the falling camera");
     assert!(e0.iter().all(|e| e["stream"] == "cam0" && e["type"] == "fall"), "{e0:?}");
     assert!(e1.is_empty(), "a fall event on the drink-water camera: {e1:?}");
     for (name, count) in [("frames-cam0.jsonl", 90), ("frames-cam1.jsonl", 103)] {
-        let records: Vec<FrameRecord> = read_lines(&out.join(name));
+        let records: Vec<FrameRecord> = read_jsonl(&out.join(name));
         assert_eq!(records.len(), count, "{name}");
         let first_id = records.iter().flat_map(|r| r.persons.iter().filter_map(|p| p.track_id)).next();
         assert_eq!(first_id, Some(1), "{name}: ids start at 1 per stream");

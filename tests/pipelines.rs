@@ -19,8 +19,7 @@ fn pose_frames_pipeline() {
         ],
     );
     run_to_eos(&launch(&description)).unwrap();
-    let text = std::fs::read_to_string(out.join("frames.jsonl")).unwrap();
-    let records: Vec<FrameRecord> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records: Vec<FrameRecord> = recognizer::read_jsonl(&out.join("frames.jsonl"));
     assert_eq!(records.len(), 72);
     assert!(records.iter().all(|r| r.stream == "hall" && r.width == 1920 && r.height == 1080));
     assert!(records.iter().filter(|r| r.persons.len() >= 2).count() >= 60);
@@ -81,8 +80,7 @@ fn rtsp_camera_to_events_and_recording() {
     );
     // A hang guard for the live source (the clip lasts 2.6 s).
     recognizer::run_to_eos_within(&launch(&description), gst::ClockTime::from_seconds(300)).unwrap();
-    let text = std::fs::read_to_string(out.join("frames.jsonl")).unwrap();
-    let records: Vec<FrameRecord> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records: Vec<FrameRecord> = recognizer::read_jsonl(&out.join("frames.jsonl"));
     println!("rtsp: {} frames logged", records.len());
     // A live source (2.6 s here): frames the chain cannot keep up with are dropped by the leaky
     // queue before rtmopose, so how many get through depends on the machine's speed.

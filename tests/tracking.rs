@@ -111,8 +111,7 @@ fn frame_log_carries_track_fields() {
         tmp("tracked.jsonl"),
     ));
     run_to_eos(&pipeline).unwrap();
-    let text = std::fs::read_to_string(tmp("tracked.jsonl")).unwrap();
-    let records: Vec<FrameRecord> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records: Vec<FrameRecord> = recognizer::read_jsonl(std::path::Path::new(&tmp("tracked.jsonl")));
     let states: Vec<&str> = records.iter().flat_map(|r| r.persons.iter().filter_map(|p| p.track_state.as_deref())).collect();
     assert_eq!(states.first(), Some(&"new"));
     assert!(states.iter().filter(|s| **s == "tracked").count() >= 80, "the falling person is tracked through the clip");
