@@ -206,6 +206,11 @@ FALL_VAL_UPFALL_SUBJECTS = ("S1",)
 FALL_VAL_URFD = set(range(28, 35)) | set(range(168, 201))
 FALL_VAL_EVERY = 7
 FALL_MIN_ONWARD = 8
+# The test split's Le2i is a source training never sees; a decision threshold chosen on
+# validation windows from the training sources transfers badly to it (those windows are
+# in-domain, so a high threshold looks free). URFD, the other MD4FD source, is the training
+# source most like Le2i: runs trained without it show how scores behave on an unseen source.
+FALL_UNSEEN_SOURCE = "urfd"
 
 
 def fall_onset(kp):
@@ -237,6 +242,9 @@ def fall_pools():
     all URFD windows, Penn train and JHMDB split-1 train. SBU is not used.
     "val" is a validation subset of "train" (FALL_VAL_*), "fit" the rest of "train": runs
     trained on "fit" can be compared and thresholded on "val" without touching "test".
+    "fit_minus_urfd" is "fit" without any URFD window and "val_plus_urfd" is "val" with all
+    of them: a validation set holding a source its runs never saw, as Le2i is for the test
+    (FALL_UNSEEN_SOURCE).
     """
     train, test = [], []
     penn, _ = load_penn()
@@ -267,7 +275,10 @@ def fall_pools():
         (test if s["group"] in FALL_TEST_UPFALL_SUBJECTS else train).append(s)
     val = [s for s in train if _fall_val(s)]
     fit = [s for s in train if not _fall_val(s)]
-    return {"train": train, "fit": fit, "val": val, "test": test}
+    unseen = FALL_UNSEEN_SOURCE
+    return {"train": train, "fit": fit, "val": val, "test": test,
+            f"fit_minus_{unseen}": [s for s in fit if s["source"] != unseen],
+            f"val_plus_{unseen}": val + [s for s in fit if s["source"] == unseen]}
 
 
 def _fall_val(item):

@@ -35,14 +35,15 @@ def test_items(task, split="test"):
 
 def test_windows(task, T, L=None, split="test"):
     """Evaluation windows of a task; for the fall task `split` may be "val" (the validation
-    subset of the training sources, data.FALL_VAL_*) instead of the held-out "test"."""
+    subset of the training sources, data.FALL_VAL_*) or "val_plus_urfd" (that and every URFD
+    window, for runs trained with train.py --hold-out-source) instead of the held-out "test"."""
     items = test_items(task, split)
     if task == "penn":
         return [dict(frames=w, width=c["width"], height=c["height"], label=c["label"])
                 for c in tasks.penn_test_clips(items, T) for w in c["windows"]]
     # validation: every 12th-frame window of the normal clips, the test split keeps its
     # one centre window per clip (the protocol all reported test figures use)
-    return tasks.fall_test_windows(items, L or T, clip_stride=12 if split == "val" else None)
+    return tasks.fall_test_windows(items, L or T, clip_stride=None if split == "test" else 12)
 
 
 class Predictor:
@@ -189,11 +190,11 @@ def main():
     ap.add_argument("--out", help="folder for <name>_metrics.json and the confusion PNGs")
     ap.add_argument("--name", help="default: the model file's base name")
     ap.add_argument("--threads", type=int, default=2)
-    ap.add_argument("--split", default="test", choices=("test", "val"),
+    ap.add_argument("--split", default="test", choices=("test", "val", "val_plus_urfd"),
                     help="fall: the held-out test split (default) or the validation subset")
     a = ap.parse_args()
     pred = Predictor(a.model, a.threads)
-    name = a.name or os.path.splitext(os.path.basename(a.model))[0] + ("_val" if a.split == "val" else "")
+    name = a.name or os.path.splitext(os.path.basename(a.model))[0] + ("" if a.split == "test" else "_" + a.split)
     if a.task == "fall":
         res = {"T": eval_fall(pred, pred.T, a.split), "L20": eval_fall(pred, 20, a.split)}
         for key, r in res.items():

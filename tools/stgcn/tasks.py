@@ -355,9 +355,10 @@ class Sampler:
             }
             self.down = down_poses(items)
             for k, v in self.pools.items():
-                self.pools[k] = [(w, p) for w, p in v if w > 0]
-                for w, p in self.pools[k]:
-                    assert p, f"empty pool for class {k}"
+                # a pool can be empty when a source is held out (train.py --hold-out-source):
+                # the other pools of the class share its weight
+                self.pools[k] = [(w, p) for w, p in v if w > 0 and p]
+                assert self.pools[k], f"no training material for class {k}"
 
     def _pick(self, cls):
         pools = self.pools[cls]

@@ -25,10 +25,12 @@ import tasks  # noqa: E402
 from model import STGCNPP  # noqa: E402
 
 
-def train_items(task, hold_out_val=False):
+def train_items(task, hold_out_val=False, hold_out_source=False):
     if task == "penn":
         items, _ = data.load_penn()
         return [s for s in items if s["split"] == "train"]
+    if hold_out_source:
+        return data.fall_pools()[f"fit_minus_{data.FALL_UNSEEN_SOURCE}"]
     return data.fall_pools()["fit" if hold_out_val else "train"]
 
 
@@ -47,15 +49,21 @@ def main():
     ap.add_argument("--hold-out-val", action="store_true",
                     help="fall: train without the validation subset (data.FALL_VAL_*), so that "
                     "runs and the decision threshold can be chosen on it (evaluate.py --split val)")
+    ap.add_argument("--hold-out-source", action="store_true",
+                    help="fall: also train without any window of data.FALL_UNSEEN_SOURCE (URFD), "
+                    "to calibrate the decision threshold on a source the run never saw "
+                    "(evaluate.py --split val_plus_urfd); implies --hold-out-val")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
+    if a.hold_out_source:
+        a.hold_out_val = True
 
     torch.set_num_threads(a.threads)
     torch.manual_seed(a.seed)
     cfg = tasks.task_config(a.task)
     if a.ignore_joints is not None:
         cfg["ignore_joints"] = tuple(int(j) for j in a.ignore_joints.split(",") if j.strip())
-    items = train_items(a.task, a.hold_out_val)
+    items = train_items(a.task, a.hold_out_val, a.hold_out_source)
     sampler = tasks.Sampler(a.task, items, seed=a.seed)
     model = STGCNPP(len(cfg["labels"]), width=a.width, ignore_joints=cfg["ignore_joints"],
                     features=cfg["features"])
