@@ -219,6 +219,69 @@ def synth_fall_to(f, rng, poses, min_after=6):
     return out
 
 
+def synth_fall_sit(f, rng, min_after=6):
+    """A fall that ends sitting or kneeling on the floor rather than lying: from onset t0 the
+    pose at t0 drops, accelerating, to a seated pose next to the feet (hips at floor level,
+    legs stretched or folded out to one side, foreshortened when they point at the camera,
+    torso within 45 degrees of upright) or a kneeling one (hips above the knees, knees and
+    shins on the floor), then stays with small drift. These are the end states on_floor()
+    rejects (the torso stays upright, the box stays taller than wide), so synth_fall_to never
+    reaches them. None if unusable."""
+    L = len(f)
+    if L < min_after + 2:
+        return None
+    t0 = int(rng.integers(1, L - min_after + 1))
+    base = f[t0].copy()
+    vb = base[:, 2] > 0.01
+    if not vb[[5, 6, 11, 12, 13, 14, 15, 16]].all():
+        return None
+    tb = _torso(base)
+    hip = (base[11, :2] + base[12, :2]) / 2
+    ground = (base[15, :2] + base[16, :2]) / 2
+    thigh = np.mean([np.linalg.norm(base[h, :2] - base[k, :2]) for h, k in ((11, 13), (12, 14))])
+    shin = np.mean([np.linalg.norm(base[k, :2] - base[a, :2]) for k, a in ((13, 15), (14, 16))])
+    if not tb or ground[1] - hip[1] < 0.5 * tb:
+        return None
+    side = rng.choice([-1, 1])
+    fs = rng.uniform(0.2, 1.0)                                # leg foreshortening
+    end = base.copy()
+    if rng.random() < 0.7:                                    # sitting on the floor
+        new_hip = np.array([ground[0] + side * rng.uniform(-0.3, 0.3) * tb,
+                            ground[1] - rng.uniform(0.05, 0.3) * tb])
+        for k, (h, kn, a) in enumerate(((11, 13, 15), (12, 14, 16))):
+            off = np.array([rng.uniform(-0.1, 0.1), rng.uniform(-0.1, 0.1)]) * tb
+            ankle = new_hip + off + np.array([side * (thigh + shin) * fs * rng.uniform(0.5, 1.0),
+                                              rng.uniform(0.0, 0.15) * tb])
+            knee = (new_hip + ankle) / 2 - np.array([0.0, rng.uniform(0.0, 0.6) * thigh])
+            end[h, :2], end[kn, :2], end[a, :2] = new_hip + off, knee, ankle
+    else:                                                     # kneeling
+        new_hip = np.array([ground[0], ground[1] - rng.uniform(0.4, 0.8) * thigh])
+        for h, kn, a in ((11, 13, 15), (12, 14, 16)):
+            off = np.array([rng.uniform(-0.1, 0.1), 0.0]) * tb
+            knee = np.array([new_hip[0] + side * thigh * fs * rng.uniform(0.0, 0.6),
+                             ground[1] - rng.uniform(0.0, 0.1) * tb])
+            end[h, :2] = new_hip + off
+            end[kn, :2] = knee + off
+            end[a, :2] = knee + off + np.array([-side * shin * fs * rng.uniform(0.5, 1.0), 0.0])
+    upper = [0, 1, 2, 3, 4, 5, 6, 7, 8, 9, 10]
+    lean = np.deg2rad(rng.uniform(-45, 45))
+    rel = base[upper, :2] - hip
+    end[upper, 0] = new_hip[0] + np.cos(lean) * rel[:, 0] - np.sin(lean) * rel[:, 1]
+    end[upper, 1] = new_hip[1] + np.sin(lean) * rel[:, 0] + np.cos(lean) * rel[:, 1]
+    d = int(rng.integers(6, 26))
+    flail = rng.normal(0, 0.08, (17, 2)) * tb
+    drift = rng.normal(0, 0.03, 2) * tb
+    out = f.copy()
+    for t in range(t0, L):
+        p = min((t - t0 + 1) / d, 1.0)
+        w = p * p
+        out[t, :, :2] = (1 - w) * base[:, :2] + w * end[:, :2] + np.sin(np.pi * p) * flail + drift * p
+        out[t, :, 2] = np.where(vb, base[:, 2], 0.0)
+    out[t0:, :, :2] += rng.normal(0, 0.01 * tb, out[t0:, :, :2].shape)
+    out[out[..., 2] <= 0.01] = 0.0
+    return out
+
+
 def synth_lean(f, rng):
     """Normal motion: the upper body (joints above the hips) leans forward/sideways by up
     to 40 degrees about the hip midpoint and maybe back (bowing, hugging, reaching)."""
@@ -328,8 +391,9 @@ def synth_crouch(f, rng):
 # ------------------------------------------------------------------------------------------
 
 class Sampler:
-    def __init__(self, task, items, seed=0, synth=True):
+    def __init__(self, task, items, seed=0, synth=True, sit_falls=False):
         self.task = task
+        self.sit_falls = sit_falls
         self.cfg = task_config(task)
         self.rng = np.random.default_rng(seed)
         cfg_synth = 1.0 if synth else 0.0
@@ -393,7 +457,10 @@ class Sampler:
                 if label == 0 and want == 1:                 # synthetic fall into normal motion
                     if data.upright(f).mean() < 0.6:
                         continue
-                    if rng.random() < 0.5:
+                    kind = rng.random()
+                    if self.sit_falls and kind < 1 / 3:
+                        f = synth_fall_sit(f, rng)
+                    elif kind < (2 / 3 if self.sit_falls else 0.5):
                         f = synth_fall(f, rng)
                     else:
                         f = synth_fall_to(f, rng, self.down)

@@ -53,6 +53,9 @@ def main():
                     help="fall: also train without any window of data.FALL_UNSEEN_SOURCE (URFD), "
                     "to calibrate the decision threshold on a source the run never saw "
                     "(evaluate.py --split val_plus_urfd); implies --hold-out-val")
+    ap.add_argument("--sit-falls", action="store_true",
+                    help="fall: a third of the synthetic falls end sitting or kneeling on the "
+                    "floor (tasks.synth_fall_sit) instead of lying")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
     if a.hold_out_source:
@@ -64,7 +67,7 @@ def main():
     if a.ignore_joints is not None:
         cfg["ignore_joints"] = tuple(int(j) for j in a.ignore_joints.split(",") if j.strip())
     items = train_items(a.task, a.hold_out_val, a.hold_out_source)
-    sampler = tasks.Sampler(a.task, items, seed=a.seed)
+    sampler = tasks.Sampler(a.task, items, seed=a.seed, sit_falls=a.sit_falls)
     model = STGCNPP(len(cfg["labels"]), width=a.width, ignore_joints=cfg["ignore_joints"],
                     features=cfg["features"])
     opt = torch.optim.SGD(model.parameters(), lr=a.lr, momentum=0.9, nesterov=True,
