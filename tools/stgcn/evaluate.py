@@ -191,7 +191,8 @@ def main():
     ap.add_argument("--name", help="default: the model file's base name")
     ap.add_argument("--threads", type=int, default=2)
     ap.add_argument("--split", default="test", choices=("test", "val", "val_plus_urfd"),
-                    help="fall: the held-out test split (default) or the validation subset")
+                    help="fall: the held-out test split (default), the validation subset, or "
+                    "that plus every URFD window (for runs trained with --hold-out-source)")
     a = ap.parse_args()
     pred = Predictor(a.model, a.threads)
     name = a.name or os.path.splitext(os.path.basename(a.model))[0] + ("" if a.split == "test" else "_" + a.split)

@@ -74,30 +74,51 @@ def run_logits(runs, windows, T):
     return out
 
 
-def calibrate(paths, T):
-    """{flip: {"threshold": t_u, ...}}: the threshold maximising the mean fall F1 (L = T and
-    L = 20; ties nearest 0.5) of the ensemble of `paths` on the validation subset plus all of
-    data.FALL_UNSEEN_SOURCE, which those runs never saw."""
+def threshold_key(mean_f1, t):
+    """Ranking of thresholds: the higher mean fall F1, then the t nearest 0.5."""
+    return round(float(mean_f1), 6), -abs(t - 0.5)
+
+
+def load_runs(paths, held_out, why):
+    """[(path, model, checkpoint)] of fall runs trained with train.py's `held_out` option;
+    exits naming the run and `why` it is needed otherwise."""
     runs = []
     for path in paths:
         model, ck = load_checkpoint(path)
-        if not ck["args"].get("hold_out_source"):
-            raise SystemExit(f"{path} was trained on {data.FALL_UNSEEN_SOURCE} (train.py without "
-                             "--hold-out-source): it cannot calibrate for an unseen source")
+        if not ck["args"].get(held_out):
+            raise SystemExit(f"{path}: {why}")
+        if ck["labels"] != ["normal", "fall"]:
+            raise SystemExit(f"{path}: labels {ck['labels']}, expected ['normal', 'fall']")
         runs.append((path, model, ck))
-    split = f"val_plus_{data.FALL_UNSEEN_SOURCE}"
+    return runs
+
+
+def window_sets(runs, T, split, what):
+    """{L: (fall labels [N] bool, run_logits)} of the `split` windows of L = T and L = 20."""
     sets = {}
     for L in (T, 20):
         wins = evaluate.test_windows("fall", T, L, split=split)
         y = np.array([w["label"] == 1 for w in wins])
         sets[L] = (y, run_logits(runs, wins, T))
-        print(f"calibration ({split}) L={L}: {len(wins)} windows, {int(y.sum())} fall", flush=True)
+        print(f"{what} L={L}: {len(wins)} windows, {int(y.sum())} fall", flush=True)
+    return sets
+
+
+def calibrate(paths, T):
+    """{flip: {"threshold": t_u, ...}}: the threshold maximising the mean fall F1 (L = T and
+    L = 20; ties nearest 0.5) of the ensemble of `paths` on the validation subset plus all of
+    data.FALL_UNSEEN_SOURCE, which those runs never saw."""
+    runs = load_runs(paths, "hold_out_source",
+                     f"trained on {data.FALL_UNSEEN_SOURCE} (train.py without --hold-out-source): "
+                     "it cannot calibrate for an unseen source")
+    split = f"val_plus_{data.FALL_UNSEEN_SOURCE}"
+    sets = window_sets(runs, T, split, f"calibration ({split})")
     out = {}
     for flip in (False, True):
         probs = {L: fall_prob(np.mean([lg[(p, flip)] for p in paths], axis=0))
                  for L, (_, lg) in sets.items()}
         by_t = {float(t): {L: f1_at(probs[L], sets[L][0], t)[0] for L in sets} for t in THRESHOLDS}
-        t_u = max(by_t, key=lambda t: (round(float(np.mean(list(by_t[t].values()))), 6), -abs(t - 0.5)))
+        t_u = max(by_t, key=lambda t: threshold_key(np.mean(list(by_t[t].values())), t))
         out[flip] = dict(threshold=t_u, runs=[os.path.basename(p) for p in paths], split=split,
                          f1={f"L{L}": round(v, 4) for L, v in by_t[t_u].items()},
                          f1_by_threshold={f"{t:.2f}": [round(v, 4) for v in f.values()]
@@ -118,23 +139,12 @@ def main():
                     help="video_tracks.py JSON files: thresholds must meet the real-video requirement")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
-    runs = []
-    for path in a.checkpoint:
-        model, ck = load_checkpoint(path)
-        if not ck["args"].get("hold_out_val"):
-            raise SystemExit(f"{path} was trained on the validation subset (train.py without "
-                             "--hold-out-val): its validation figures would be meaningless")
-        if ck["labels"] != ["normal", "fall"]:
-            raise SystemExit(f"{path}: labels {ck['labels']}, expected ['normal', 'fall']")
-        runs.append((path, model, ck))
+    runs = load_runs(a.checkpoint, "hold_out_val",
+                     "trained on the validation subset (train.py without --hold-out-val): "
+                     "its validation figures would be meaningless")
     T = runs[0][2]["T"]
     target = calibrate(a.calibration_runs, T) if a.calibration_runs else None
-    sets = {}
-    for L in (T, 20):
-        wins = evaluate.test_windows("fall", T, L, split="val")
-        y = np.array([w["label"] == 1 for w in wins])
-        sets[L] = (y, run_logits(runs, wins, T))
-        print(f"validation L={L}: {len(wins)} windows, {int(y.sum())} fall", flush=True)
+    sets = window_sets(runs, T, "val", "validation")
     videos = {}                        # name -> (is the falling clip, {run/flip: logits})
     for vpath in a.video_tracks:
         with open(vpath) as fh:
@@ -174,7 +184,7 @@ def main():
                         continue
                     f = {L: f1_at(probs[L], sets[L][0], t) for L in sets}
                     score = float(np.mean([v[0] for v in f.values()]))
-                    key = (round(score, 6), -abs(t - 0.5))
+                    key = threshold_key(score, t)
                     if best is None or key > best[0]:
                         best = (key, t, f)
                 f05 = {L: f1_at(probs[L], sets[L][0], 0.5)[0] for L in sets}

@@ -248,7 +248,7 @@ def synth_fall_sit(f, rng, min_after=6):
     if rng.random() < 0.7:                                    # sitting on the floor
         new_hip = np.array([ground[0] + side * rng.uniform(-0.3, 0.3) * tb,
                             ground[1] - rng.uniform(0.05, 0.3) * tb])
-        for k, (h, kn, a) in enumerate(((11, 13, 15), (12, 14, 16))):
+        for h, kn, a in ((11, 13, 15), (12, 14, 16)):
             off = np.array([rng.uniform(-0.1, 0.1), rng.uniform(-0.1, 0.1)]) * tb
             ankle = new_hip + off + np.array([side * (thigh + shin) * fs * rng.uniform(0.5, 1.0),
                                               rng.uniform(0.0, 0.15) * tb])
