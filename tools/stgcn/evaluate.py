@@ -193,7 +193,10 @@ def main():
     ap.add_argument("--split", default="test", choices=("test", "val", "val_plus_urfd"),
                     help="fall: the held-out test split (default), the validation subset, or "
                     "that plus every URFD window (for runs trained with --hold-out-source)")
+    ap.add_argument("--fall-split", default="le2i-all", choices=sorted(data.FALL_SPLITS),
+                    help="fall: which Le2i Home scenes are held out (data.FALL_SPLITS)")
     a = ap.parse_args()
+    data.set_fall_split(a.fall_split)
     pred = Predictor(a.model, a.threads)
     name = a.name or os.path.splitext(os.path.basename(a.model))[0] + ("" if a.split == "test" else "_" + a.split)
     if a.task == "fall":
@@ -210,7 +213,8 @@ def main():
               f"{r['accuracy_first_window_only']}; centre windows {r['accuracy_centre_window']})")
         for k, v in r["per_class"].items():
             print(f"    {k:16s} {v}")
-    doc = dict(model=os.path.basename(a.model), task=a.task, split=a.split, labels=pred.labels, T=pred.T,
+    doc = dict(model=os.path.basename(a.model), task=a.task, split=a.split,
+               fall_split=a.fall_split if a.task == "fall" else None, labels=pred.labels, T=pred.T,
                command="python3 tools/stgcn/evaluate.py " + " ".join(sys.argv[1:]), results=res)
     if a.out:
         os.makedirs(a.out, exist_ok=True)

@@ -87,6 +87,10 @@ def load_runs(paths, held_out, why):
         model, ck = load_checkpoint(path)
         if not ck["args"].get(held_out):
             raise SystemExit(f"{path}: {why}")
+        split = ck["args"].get("fall_split", "le2i-all")
+        if split != data.FALL_SPLIT:
+            raise SystemExit(f"{path}: trained for fall split {split!r}, selecting for "
+                             f"{data.FALL_SPLIT!r} (--fall-split)")
         if ck["labels"] != ["normal", "fall"]:
             raise SystemExit(f"{path}: labels {ck['labels']}, expected ['normal', 'fall']")
         runs.append((path, model, ck))
@@ -137,7 +141,10 @@ def main():
                     "their ensemble's scores on a source they never saw (see above)")
     ap.add_argument("--video-tracks", nargs="*", default=[],
                     help="video_tracks.py JSON files: thresholds must meet the real-video requirement")
+    ap.add_argument("--fall-split", default="le2i-all", choices=sorted(data.FALL_SPLITS),
+                    help="the runs' train.py --fall-split")
     a = ap.parse_args()
+    data.set_fall_split(a.fall_split)
     torch.set_num_threads(a.threads)
     runs = load_runs(a.checkpoint, "hold_out_val",
                      "trained on the validation subset (train.py without --hold-out-val): "

@@ -413,7 +413,7 @@ class Sampler:
                     (0.15, by(lambda s: s.get("cls") == "penn" and s["action"] in PENN_HARD)),
                     (0.15, by(lambda s: s.get("cls") == "jhmdb")),
                     (0.1, by(lambda s: s.get("cls") == "jhmdb" and s["action"] in JHMDB_HARD)),
-                    (0.3, by(lambda s: s["source"] == "urfd" and s["kind"] == "clip")),
+                    (0.3, by(lambda s: s["source"] in ("urfd", "le2i") and s["kind"] == "clip")),
                     (0.1, by(lambda s: (s["kind"] == "ends" and s["fall_onset"] >= 30)
                              or (s["kind"] == "frames" and (s["flabel"] == 0).sum() >= 20)))],
             }

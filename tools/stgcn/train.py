@@ -56,8 +56,12 @@ def main():
     ap.add_argument("--sit-falls", action="store_true",
                     help="fall: a third of the synthetic falls end sitting or kneeling on the "
                     "floor (tasks.synth_fall_sit) instead of lying")
+    ap.add_argument("--fall-split", default="le2i-all", choices=sorted(data.FALL_SPLITS),
+                    help="fall: which Le2i Home scenes are held out for the test "
+                    "(data.FALL_SPLITS); the others are trained on")
     ap.add_argument("--out", required=True)
     a = ap.parse_args()
+    data.set_fall_split(a.fall_split)
     if a.hold_out_source:
         a.hold_out_val = True
 
