@@ -5,7 +5,8 @@ task's held-out split, with the contract preprocessing (preprocess.build_input).
     python3 tools/stgcn/evaluate.py models/fall_stgcnpp.onnx --task fall --out models
     python3 tools/stgcn/evaluate.py models/penn_action_stgcnpp.onnx --task penn --out models
 
-fall: held-out = UP-Fall subject S10 + Le2i Home (MD4FD) + Penn Action official test + JHMDB
+fall: held-out = UP-Fall subject S10 + Le2i Home (MD4FD; both scenes, or only those the
+      model's fall split holds out, data.FALL_SPLITS) + Penn Action official test + JHMDB
       split-1 test, windows of L = T (48) and L = 20 frames (tasks.fall_test_windows).
 penn: Penn Action official test split, one prediction per clip: the clip itself when it has
       <= T frames, otherwise the mean softmax of its T-frame windows (stride 25).
@@ -57,6 +58,7 @@ class Predictor:
             meta = {p.key: p.value for p in onnx.load(path).metadata_props}
             self.labels = meta["recognizer.labels"].split("\n")
             self.T = int(meta["recognizer.window"])
+            self.fall_split = meta.get("recognizer.fall_split", "le2i-all")
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = threads
             self.sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
@@ -67,6 +69,7 @@ class Predictor:
             torch.set_num_threads(threads)
             self.model, ck = load_checkpoint(path)
             self.labels, self.T = ck["labels"], ck["T"]
+            self.fall_split = ck["args"].get("fall_split", "le2i-all")
 
             def run(x):
                 with torch.no_grad():
@@ -108,6 +111,19 @@ def fall_binary(y_true, y_pred, labels):
                 tp=tp, fp=fp, fn=fn, tn=int((~t & ~p).sum()))
 
 
+def f1_interval(truth, predicted, groups, draws=2000, seed=0):
+    """95 % interval of the fall F1 (fall = the boolean arrays `truth`, `predicted`) by the
+    percentile bootstrap over whole recordings (`groups`): the windows of one UP-Fall run are
+    not independent, so resampling windows would understate the spread."""
+    keys, index = np.unique(np.asarray(groups), return_inverse=True)
+    count = lambda m: np.bincount(index, m.astype(float), len(keys))  # noqa: E731
+    tp, fp, fn = count(truth & predicted), count(~truth & predicted), count(truth & ~predicted)
+    pick = np.random.default_rng(seed).integers(0, len(keys), (draws, len(keys)))
+    TP, FP, FN = tp[pick].sum(1), fp[pick].sum(1), fn[pick].sum(1)
+    f1 = 2 * TP / np.maximum(2 * TP + FP + FN, 1)
+    return [round(float(v), 4) for v in np.percentile(f1, [2.5, 97.5])]
+
+
 def plot_confusion(cm, labels, path, title):
     import matplotlib
     matplotlib.use("Agg")
@@ -140,6 +156,10 @@ def eval_fall(pred, L, split="test"):
     res = metrics(y, p, pred.labels)
     res.update(fall_binary(y, p, pred.labels))
     res["window_frames"] = L
+    fall = np.array(["fall" in n for n in pred.labels])
+    # a window's recording: its id without the last ":" part (frame, "last48", "centre48")
+    res["fall_f1_95ci"] = f1_interval(fall[y], fall[p], [w["id"].rsplit(":", 1)[0] for w in wins])
+    res["fall_f1_95ci_method"] = "percentile bootstrap over recordings, 2000 draws"
     by = {}
     for src in sorted({w["source"] for w in wins}):
         m = np.array([w["source"] == src for w in wins])
@@ -193,17 +213,26 @@ def main():
     ap.add_argument("--split", default="test", choices=("test", "val", "val_plus_urfd"),
                     help="fall: the held-out test split (default), the validation subset, or "
                     "that plus every URFD window (for runs trained with --hold-out-source)")
-    ap.add_argument("--fall-split", default="le2i-all", choices=sorted(data.FALL_SPLITS),
-                    help="fall: which Le2i Home scenes are held out (data.FALL_SPLITS)")
+    ap.add_argument("--fall-split", choices=sorted(data.FALL_SPLITS),
+                    help="fall: which Le2i Home scenes are held out (data.FALL_SPLITS); default: "
+                    "the model's own (ONNX metadata recognizer.fall_split, or the checkpoint's "
+                    "train.py --fall-split)")
     a = ap.parse_args()
-    data.set_fall_split(a.fall_split)
     pred = Predictor(a.model, a.threads)
+    if a.task == "fall":
+        a.fall_split = a.fall_split or pred.fall_split
+        seen = set(data.FALL_SPLITS[a.fall_split]) - set(data.FALL_SPLITS[pred.fall_split])
+        if seen:
+            raise SystemExit(f"{a.model}: trained on {', '.join(sorted(seen))} (fall split "
+                             f"{pred.fall_split!r}), which --fall-split {a.fall_split!r} tests on")
+        data.set_fall_split(a.fall_split)
     name = a.name or os.path.splitext(os.path.basename(a.model))[0] + ("" if a.split == "test" else "_" + a.split)
     if a.task == "fall":
         res = {"T": eval_fall(pred, pred.T, a.split), "L20": eval_fall(pred, 20, a.split)}
         for key, r in res.items():
             print(f"[{key}] windows {r['n']} accuracy {r['accuracy']} fall P {r['fall_precision']} "
-                  f"R {r['fall_recall']} F1 {r['fall_f1']} (tp {r['tp']} fp {r['fp']} fn {r['fn']})")
+                  f"R {r['fall_recall']} F1 {r['fall_f1']} (95 % interval {r['fall_f1_95ci']}; "
+                  f"tp {r['tp']} fp {r['fp']} fn {r['fn']})")
             for src, b in r["by_source"].items():
                 print(f"    {src:7s} {b}")
     else:

@@ -10,7 +10,8 @@ labels a window fall where the fall probability is above t.
 
 Graph: input `keypoint` float32 [N, 1, T, 17, 3] (N dynamic), output `logits` [N, K]; opset 17.
 metadata_props: recognizer.normalization = window, recognizer.labels = labels joined by "\\n",
-recognizer.output = logits, recognizer.window = T, recognizer.min_frames = min_frames.
+recognizer.output = logits, recognizer.window = T, recognizer.min_frames = min_frames; fall
+models also recognizer.fall_split (train.py --fall-split: the test split they never saw).
 
 Check: onnxruntime (CPU) against PyTorch (eval mode) on windows of the task's test split
 (contract preprocessing, lengths min_frames..T) and on random input with a batch of 1 and of 7;
@@ -83,6 +84,11 @@ class FallThreshold(torch.nn.Module):
         return self.inner(x) + self.bias
 
 
+def fall_split(ck):
+    """The checkpoint's train.py --fall-split (runs before the option: "le2i-all")."""
+    return ck["args"].get("fall_split", "le2i-all")
+
+
 def load_models(paths, flip_average=False):
     """One model, or the ensemble of several checkpoints of one task, in eval mode."""
     models, cks = [], []
@@ -95,6 +101,9 @@ def load_models(paths, flip_average=False):
         for key in ("task", "labels", "T", "min_frames"):
             if ck[key] != cks[0][key]:
                 raise SystemExit(f"{key} differs between the checkpoints: {ck[key]} vs {cks[0][key]}")
+        if fall_split(ck) != fall_split(cks[0]):
+            raise SystemExit(f"fall split differs between the checkpoints: {fall_split(ck)} vs "
+                             f"{fall_split(cks[0])}")
     if len(models) == 1:
         return models[0], cks[0]
     return Ensemble(models).eval(), cks[0]
@@ -114,6 +123,9 @@ def export(model, ck, onnx_path):
         "recognizer.window": str(T),
         "recognizer.min_frames": str(ck["min_frames"]),
     }
+    if ck["task"] == "fall":
+        # which held-out split the model may be scored on (evaluate.py reads it)
+        meta["recognizer.fall_split"] = fall_split(ck)
     m.producer_name = "recognizer tools/stgcn/export.py"
     notes = []
     if isinstance(model, FallThreshold):
