@@ -221,7 +221,8 @@ FALL_UNSEEN_SOURCE = "urfd"
 # out): a check of how much a protocol-3 figure depends on which scene is held out.
 FALL_SPLITS = {"le2i-all": ("le2i_home01", "le2i_home02"), "le2i-home02": ("le2i_home02",),
                "le2i-home01": ("le2i_home01",)}
-FALL_SPLIT = "le2i-all"
+FALL_SPLIT_DEFAULT = "le2i-all"         # also the split of every run made before the option
+FALL_SPLIT = FALL_SPLIT_DEFAULT
 
 
 def set_fall_split(name):
@@ -229,6 +230,11 @@ def set_fall_split(name):
     if name not in FALL_SPLITS:
         raise SystemExit(f"unknown fall split {name!r}: expected one of {sorted(FALL_SPLITS)}")
     FALL_SPLIT = name
+
+
+def checkpoint_fall_split(ck):
+    """The fall split a train.py checkpoint was trained for (its --fall-split)."""
+    return ck["args"].get("fall_split", FALL_SPLIT_DEFAULT)
 
 
 def _fall_test_le2i(item):
@@ -259,8 +265,8 @@ def fall_pools():
       "clip"  : label for every window = item["label"] (0 normal)
       "ends"  : fall windows must end at or after item["fall_from"] (label 1)
       "frames": per-frame labels item["flabel"] (UP-Fall runs; see window_label)
-    Split: UP-Fall subject S10 and Le2i Home (both scenes, or with FALL_SPLIT "le2i-home02"
-    only Home_02) are held out (test), with the official Penn Action test split and the JHMDB
+    Split: UP-Fall subject S10 and the Le2i Home scenes FALL_SPLITS[FALL_SPLIT] names (both
+    by default) are held out (test), with the official Penn Action test split and the JHMDB
     split-1 test clips; training uses UP-Fall S1/S3/S4/S7, all URFD windows, the Le2i scenes
     not held out, Penn train and JHMDB split-1 train. SBU is not used.
     "val" is a validation subset of "train" (FALL_VAL_*), "fit" the rest of "train": runs
@@ -310,7 +316,7 @@ def _fall_val(item):
         return item["group"] in FALL_VAL_UPFALL_SUBJECTS
     if src == "urfd":
         return int(item["group"].split("_")[1]) in FALL_VAL_URFD
-    if src == "le2i":                  # protocol 3's training scene: all of it to fitting
+    if src == "le2i":                  # a Le2i scene in training: all of it to fitting
         return False
     return item["_index"] % FALL_VAL_EVERY == FALL_VAL_EVERY - 1
 

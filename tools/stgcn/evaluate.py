@@ -58,7 +58,7 @@ class Predictor:
             meta = {p.key: p.value for p in onnx.load(path).metadata_props}
             self.labels = meta["recognizer.labels"].split("\n")
             self.T = int(meta["recognizer.window"])
-            self.fall_split = meta.get("recognizer.fall_split", "le2i-all")
+            self.fall_split = meta.get("recognizer.fall_split", data.FALL_SPLIT_DEFAULT)
             opts = ort.SessionOptions()
             opts.intra_op_num_threads = threads
             self.sess = ort.InferenceSession(path, opts, providers=["CPUExecutionProvider"])
@@ -69,7 +69,7 @@ class Predictor:
             torch.set_num_threads(threads)
             self.model, ck = load_checkpoint(path)
             self.labels, self.T = ck["labels"], ck["T"]
-            self.fall_split = ck["args"].get("fall_split", "le2i-all")
+            self.fall_split = data.checkpoint_fall_split(ck)
 
             def run(x):
                 with torch.no_grad():
@@ -100,8 +100,13 @@ def metrics(y_true, y_pred, labels):
                 per_class=per, confusion=cm.tolist(), confusion_axes="rows = true, columns = predicted")
 
 
+def fall_classes(labels):
+    """[K] bool: the classes that count as a fall (their label contains "fall")."""
+    return np.array(["fall" in n for n in labels])
+
+
 def fall_binary(y_true, y_pred, labels):
-    fall = np.array(["fall" in n for n in labels])
+    fall = fall_classes(labels)
     t, p = fall[np.asarray(y_true)], fall[np.asarray(y_pred)]
     tp, fp, fn = int((t & p).sum()), int((~t & p).sum()), int((t & ~p).sum())
     prec = tp / (tp + fp) if tp + fp else 0.0
@@ -156,7 +161,7 @@ def eval_fall(pred, L, split="test"):
     res = metrics(y, p, pred.labels)
     res.update(fall_binary(y, p, pred.labels))
     res["window_frames"] = L
-    fall = np.array(["fall" in n for n in pred.labels])
+    fall = fall_classes(pred.labels)
     # a window's recording: its id without the last ":" part (frame, "last48", "centre48")
     res["fall_f1_95ci"] = f1_interval(fall[y], fall[p], [w["id"].rsplit(":", 1)[0] for w in wins])
     res["fall_f1_95ci_method"] = "percentile bootstrap over recordings, 2000 draws"

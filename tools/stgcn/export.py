@@ -28,6 +28,7 @@ import onnxruntime as ort
 import torch
 
 sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+import data  # noqa: E402
 from model import FACE_JOINTS, STGCNPP  # noqa: E402
 from preprocess import build_input  # noqa: E402
 
@@ -84,11 +85,6 @@ class FallThreshold(torch.nn.Module):
         return self.inner(x) + self.bias
 
 
-def fall_split(ck):
-    """The checkpoint's train.py --fall-split (runs before the option: "le2i-all")."""
-    return ck["args"].get("fall_split", "le2i-all")
-
-
 def load_models(paths, flip_average=False):
     """One model, or the ensemble of several checkpoints of one task, in eval mode."""
     models, cks = [], []
@@ -101,9 +97,9 @@ def load_models(paths, flip_average=False):
         for key in ("task", "labels", "T", "min_frames"):
             if ck[key] != cks[0][key]:
                 raise SystemExit(f"{key} differs between the checkpoints: {ck[key]} vs {cks[0][key]}")
-        if fall_split(ck) != fall_split(cks[0]):
-            raise SystemExit(f"fall split differs between the checkpoints: {fall_split(ck)} vs "
-                             f"{fall_split(cks[0])}")
+        split, first = data.checkpoint_fall_split(ck), data.checkpoint_fall_split(cks[0])
+        if split != first:
+            raise SystemExit(f"fall split differs between the checkpoints: {split} vs {first}")
     if len(models) == 1:
         return models[0], cks[0]
     return Ensemble(models).eval(), cks[0]
@@ -125,7 +121,7 @@ def export(model, ck, onnx_path):
     }
     if ck["task"] == "fall":
         # which held-out split the model may be scored on (evaluate.py reads it)
-        meta["recognizer.fall_split"] = fall_split(ck)
+        meta["recognizer.fall_split"] = data.checkpoint_fall_split(ck)
     m.producer_name = "recognizer tools/stgcn/export.py"
     notes = []
     if isinstance(model, FallThreshold):

@@ -87,7 +87,7 @@ def load_runs(paths, held_out, why):
         model, ck = load_checkpoint(path)
         if not ck["args"].get(held_out):
             raise SystemExit(f"{path}: {why}")
-        split = ck["args"].get("fall_split", "le2i-all")
+        split = data.checkpoint_fall_split(ck)
         if split != data.FALL_SPLIT:
             raise SystemExit(f"{path}: trained for fall split {split!r}, selecting for "
                              f"{data.FALL_SPLIT!r} (--fall-split)")
@@ -141,7 +141,7 @@ def main():
                     "their ensemble's scores on a source they never saw (see above)")
     ap.add_argument("--video-tracks", nargs="*", default=[],
                     help="video_tracks.py JSON files: thresholds must meet the real-video requirement")
-    ap.add_argument("--fall-split", default="le2i-all", choices=sorted(data.FALL_SPLITS),
+    ap.add_argument("--fall-split", default=data.FALL_SPLIT_DEFAULT, choices=sorted(data.FALL_SPLITS),
                     help="the runs' train.py --fall-split")
     a = ap.parse_args()
     data.set_fall_split(a.fall_split)

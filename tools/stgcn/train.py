@@ -56,7 +56,7 @@ def main():
     ap.add_argument("--sit-falls", action="store_true",
                     help="fall: a third of the synthetic falls end sitting or kneeling on the "
                     "floor (tasks.synth_fall_sit) instead of lying")
-    ap.add_argument("--fall-split", default="le2i-all", choices=sorted(data.FALL_SPLITS),
+    ap.add_argument("--fall-split", default=data.FALL_SPLIT_DEFAULT, choices=sorted(data.FALL_SPLITS),
                     help="fall: which Le2i Home scenes are held out for the test "
                     "(data.FALL_SPLITS); the others are trained on")
     ap.add_argument("--out", required=True)
