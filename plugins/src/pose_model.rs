@@ -60,7 +60,40 @@ pub struct Contract {
     pub input: String,
     pub input_width: usize,
     pub input_height: usize,
+    /// The batch dimension is dynamic: several frames can run in one call.
+    pub dynamic_batch: bool,
     outputs: Outputs,
+}
+
+impl Contract {
+    /// Values in one frame's input tensor (`3 x H x W`).
+    pub fn input_len(&self) -> usize {
+        3 * self.input_width * self.input_height
+    }
+
+    pub fn letterbox(&self, width: usize, height: usize) -> Letterbox {
+        Letterbox::new(width, height, self.input_width, self.input_height)
+    }
+
+    /// Letterboxes `image` into `tensor` (one frame, [`Self::input_len`] values), as the
+    /// contract wants it: BGR 0-255 for RTMO, RGB 0-1 for YOLO-pose.
+    pub fn preprocess(&self, image: &Image<'_>, tensor: &mut [f32]) -> Result<Letterbox, String> {
+        let letterbox = self.letterbox(image.width, image.height);
+        let (order, scale) = match self.format {
+            ModelFormat::YoloPose => (ChannelOrder::Rgb, 1.0 / 255.0),
+            _ => (ChannelOrder::Bgr, 1.0),
+        };
+        fill_input_tensor(image, &letterbox, order, scale, tensor).map_err(|e| e.to_string())?;
+        Ok(letterbox)
+    }
+}
+
+/// One frame of a batched call: its input tensor, where it came from, how to decode it.
+#[derive(Clone, Copy)]
+pub struct BatchItem<'a> {
+    pub input: &'a [f32],
+    pub letterbox: Letterbox,
+    pub params: DecodeParams,
 }
 
 const CONTRACTS_TEXT: &str = "expected RTMO (input [1,3,H,W] float32 -> dets [1,N,5], keypoints [1,N,17,3]) \
@@ -100,7 +133,8 @@ pub fn find_contract(inputs: &[TensorInfo], outputs: &[TensorInfo], wanted: Mode
         (ModelFormat::Auto, None, None) => return Err(mismatch("the model follows no supported pose contract")),
         (format, _, _) => return Err(mismatch(&format!("model-format={format} was set but the model's outputs do not fit it"))),
     };
-    Ok(Contract { format, input: input.name.clone(), input_width, input_height, outputs: outputs_found })
+    let dynamic_batch = input.shape[0] < 0;
+    Ok(Contract { format, input: input.name.clone(), input_width, input_height, dynamic_batch, outputs: outputs_found })
 }
 
 /// A loaded pose model with its input buffer, ready to run frame after frame.
@@ -110,6 +144,8 @@ pub struct PoseModel {
     pub execution_provider: &'static str,
     pub fallback_reason: Option<String>,
     input: Vec<f32>,
+    /// Several frames' tensors gathered for one call ([`Self::run_batch`]).
+    batch_input: Vec<f32>,
 }
 
 impl PoseModel {
@@ -119,8 +155,8 @@ impl PoseModel {
         let (inputs, outputs) = describe(&session);
         let contract = find_contract(&inputs, &outputs, format)
             .map_err(|e| format!("{} is not a pose model this element can run: {e}", request.model.display()))?;
-        let input = vec![0.0; 3 * contract.input_width * contract.input_height];
-        Ok(Self { session, contract, execution_provider, fallback_reason, input })
+        let input = vec![0.0; contract.input_len()];
+        Ok(Self { session, contract, execution_provider, fallback_reason, input, batch_input: Vec::new() })
     }
 
     /// Path-only convenience for tools and tests: CPU, default threads.
@@ -129,18 +165,12 @@ impl PoseModel {
     }
 
     pub fn letterbox(&self, width: usize, height: usize) -> Letterbox {
-        Letterbox::new(width, height, self.contract.input_width, self.contract.input_height)
+        self.contract.letterbox(width, height)
     }
 
     /// Letterboxes the frame into the input tensor, as the model's contract wants it.
     pub fn preprocess(&mut self, image: &Image<'_>) -> Result<Letterbox, String> {
-        let letterbox = self.letterbox(image.width, image.height);
-        let (order, scale) = match self.contract.format {
-            ModelFormat::YoloPose => (ChannelOrder::Rgb, 1.0 / 255.0),
-            _ => (ChannelOrder::Bgr, 1.0),
-        };
-        fill_input_tensor(image, &letterbox, order, scale, &mut self.input).map_err(|e| e.to_string())?;
-        Ok(letterbox)
+        self.contract.preprocess(image, &mut self.input)
     }
 
     /// The input tensor as last filled by [`Self::preprocess`] (`[1, 3, H, W]`).
@@ -150,24 +180,78 @@ impl PoseModel {
 
     /// Runs the model on the input tensor and decodes persons in source-frame pixels.
     pub fn run(&mut self, letterbox: &Letterbox, params: &DecodeParams) -> Result<Vec<PoseDetection>, String> {
-        let shape = [1usize, 3, self.contract.input_height, self.contract.input_width];
-        let tensor = TensorRef::from_array_view((shape, &self.input[..])).map_err(|e| e.to_string())?;
+        let input = std::mem::take(&mut self.input);
+        let result = self.run_batch(&[BatchItem { input: &input, letterbox: *letterbox, params: *params }]);
+        self.input = input;
+        result?.pop().expect("one result per item")
+    }
+
+    /// Runs several frames in one call (a model with a dynamic batch dimension) and decodes each
+    /// with its own letterbox and settings. The outer error fails the whole call; the inner ones
+    /// are per frame (outputs that do not decode).
+    pub fn run_batch(&mut self, items: &[BatchItem<'_>]) -> Result<Vec<Result<Vec<PoseDetection>, String>>, String> {
+        let frame_len = self.contract.input_len();
+        if let Some(item) = items.iter().find(|i| i.input.len() != frame_len) {
+            return Err(format!("an input tensor holds {} values, expected {frame_len}", item.input.len()));
+        }
+        if items.len() > 1 && !self.contract.dynamic_batch {
+            return Err(format!("{} frames in one call, but the model's batch dimension is fixed at 1", items.len()));
+        }
+        // One frame runs on its own tensor; several are gathered into one contiguous batch.
+        let input: &[f32] = match items {
+            [] => return Ok(Vec::new()),
+            [item] => item.input,
+            _ => {
+                self.batch_input.clear();
+                for item in items {
+                    self.batch_input.extend_from_slice(item.input);
+                }
+                &self.batch_input
+            }
+        };
+        let shape = [items.len(), 3, self.contract.input_height, self.contract.input_width];
+        let tensor = TensorRef::from_array_view((shape, input)).map_err(|e| e.to_string())?;
         let outputs = self
             .session
             .run(ort::inputs![self.contract.input.as_str() => tensor])
             .map_err(|e| format!("inference failed: {e}"))?;
         let extract = |name: &str| {
-            outputs[name].try_extract_tensor::<f32>().map(|(_, data)| data).map_err(|e| format!("output '{name}': {e}"))
+            outputs[name].try_extract_tensor::<f32>().map_err(|e| format!("output '{name}': {e}"))
         };
-        let dets = match &self.contract.outputs {
-            Outputs::Rtmo { dets, keypoints } => decode_rtmo(extract(dets)?, extract(keypoints)?, letterbox, params),
+        // Frame b's rows are the b-th of `items.len()` equal chunks of each output.
+        let chunk = |data: &'_ [f32], b: usize| -> Result<std::ops::Range<usize>, String> {
+            if data.len() % items.len() != 0 {
+                return Err(format!("an output holds {} values, not a multiple of the batch size {}", data.len(), items.len()));
+            }
+            let n = data.len() / items.len();
+            Ok(b * n..(b + 1) * n)
+        };
+        let decoded = match &self.contract.outputs {
+            Outputs::Rtmo { dets, keypoints } => {
+                let ((_, dets), (_, keypoints)) = (extract(dets)?, extract(keypoints)?);
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(b, item)| {
+                        let (d, k) = (chunk(dets, b)?, chunk(keypoints, b)?);
+                        decode_rtmo(&dets[d], &keypoints[k], &item.letterbox, &item.params).map_err(|e| e.to_string())
+                    })
+                    .collect()
+            }
             Outputs::YoloPose { output } => {
-                let (shape, data) = outputs[output.as_str()].try_extract_tensor::<f32>().map_err(|e| format!("output '{output}': {e}"))?;
+                let (shape, data) = extract(output)?;
                 let anchors = shape.last().copied().unwrap_or(0).max(0) as usize;
-                decode_yolo_pose(data, anchors, letterbox, params)
+                items
+                    .iter()
+                    .enumerate()
+                    .map(|(b, item)| {
+                        let range = chunk(data, b)?;
+                        decode_yolo_pose(&data[range], anchors, &item.letterbox, &item.params).map_err(|e| e.to_string())
+                    })
+                    .collect()
             }
         };
-        dets.map_err(|e| e.to_string())
+        Ok(decoded)
     }
 
     /// [`Self::preprocess`] then [`Self::run`].
@@ -191,9 +275,11 @@ mod tests {
         let c = find_contract(&input, &[t("dets", &[1, -1, 5]), t("keypoints", &[1, -1, 17, 3])], ModelFormat::Auto).unwrap();
         assert_eq!(c.format, ModelFormat::Rtmo);
         assert_eq!((c.input_width, c.input_height), (640, 640));
-        let c = find_contract(&[t("images", &[1, 3, -1, -1])], &[t("output0", &[1, 56, 8400])], ModelFormat::Auto).unwrap();
+        assert!(!c.dynamic_batch);
+        let c = find_contract(&[t("images", &[-1, 3, -1, -1])], &[t("output0", &[-1, 56, -1])], ModelFormat::Auto).unwrap();
         assert_eq!(c.format, ModelFormat::YoloPose);
         assert_eq!(c.input, "images");
+        assert!(c.dynamic_batch);
     }
 
     #[test]
