@@ -10,13 +10,6 @@ use std::time::Instant;
 
 use gst::prelude::*;
 
-fn rss_kib() -> u64 {
-    std::fs::read_to_string("/proc/self/status")
-        .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
-        .unwrap_or(0)
-}
-
 fn main() {
     recognizer::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
@@ -67,7 +60,7 @@ fn main() {
             panic!("pipeline stopped at frame {i}: {:?}", bus.pop_filtered(&[gst::MessageType::Error]));
         }
         if (i + 1) % 1000 == 0 {
-            let rss = rss_kib();
+            let rss = recognizer::resident_kib();
             samples.push(rss);
             println!("{:>8} {:>10.1} {:>8.0}", i + 1, rss as f64 / 1024.0, start.elapsed().as_secs_f64());
         }

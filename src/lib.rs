@@ -42,6 +42,19 @@ pub fn yolo_model() -> PathBuf {
     data("models/pose/yolo11n-pose.onnx")
 }
 
+/// The raw YOLO-pose export with dynamic batch and input size (several frames per call).
+pub fn yolo_dynamic_model() -> PathBuf {
+    data("models/pose/yolo11n-pose_dynamic.onnx")
+}
+
+/// This process's resident memory (`VmRSS`) in KiB, 0 where /proc cannot tell.
+pub fn resident_kib() -> u64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .unwrap_or(0)
+}
+
 /// Initialises GStreamer and registers the plugin statically (no `GST_PLUGIN_PATH` needed).
 pub fn init() {
     static INIT: Once = Once::new();
@@ -96,8 +109,23 @@ pub fn collect_frames(description: &str) -> Result<Vec<Frame>, PipelineError> {
         .map_err(|e| PipelineError { message: e.to_string(), debug: None, source: None })?
         .downcast::<gst::Pipeline>()
         .expect("a pipeline description");
-    let sink = pipeline.by_name("sink").expect("the pipeline needs an appsink named sink");
-    let sink = sink.downcast::<gst_app::AppSink>().expect("sink must be an appsink");
+    collect_frames_in(&pipeline, &["sink"]).map(|mut frames| frames.remove(0))
+}
+
+/// Runs `pipeline` to EOS and returns every frame's metadata at each of the appsinks named in
+/// `sinks`, or the first error posted on the bus. The pipeline (and its elements' read-only
+/// figures) stay for the caller to inspect.
+pub fn collect_frames_in(pipeline: &gst::Pipeline, sinks: &[&str]) -> Result<Vec<Vec<Frame>>, PipelineError> {
+    let collected: Vec<_> = sinks.iter().map(|name| collect_at(pipeline, name)).collect();
+    let result = run_to_eos(pipeline);
+    let frames = collected.iter().map(|frames| std::mem::take(&mut *frames.lock().unwrap())).collect();
+    result.map(|_| frames)
+}
+
+/// Stores the metadata of every frame reaching the appsink `name`.
+fn collect_at(pipeline: &gst::Pipeline, name: &str) -> std::sync::Arc<std::sync::Mutex<Vec<Frame>>> {
+    let sink = pipeline.by_name(name).unwrap_or_else(|| panic!("the pipeline needs an appsink named {name}"));
+    let sink = sink.downcast::<gst_app::AppSink>().unwrap_or_else(|_| panic!("{name} must be an appsink"));
     sink.set_property("sync", false);
     let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let collected = frames.clone();
@@ -123,9 +151,7 @@ pub fn collect_frames(description: &str) -> Result<Vec<Frame>, PipelineError> {
             })
             .build(),
     );
-    let result = run_to_eos(&pipeline);
-    let frames = std::mem::take(&mut *frames.lock().unwrap());
-    result.map(|_| frames)
+    frames
 }
 
 /// Plays `pipeline` until EOS or an error; always leaves it in NULL. Returns the warning

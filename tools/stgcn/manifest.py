@@ -39,6 +39,11 @@ SHARED_MODELS = [
     dict(path="models/pose/yolo11n-pose_rtmo-contract.onnx",
          use="pose model of the real-video check (tools/stgcn/video_tracks.py)",
          licence="AGPL-3.0 (Ultralytics weights)"),
+    dict(path="models/pose/yolo11n-pose_dynamic.onnx",
+         use="raw YOLO-pose export with a dynamic batch: rtmopose session-group batching "
+             "(tests/shared_session.rs, benches/shared_session.rs); not in the data directory's "
+             "SHA256SUMS, so scripts/setup checks this sha256",
+         licence="AGPL-3.0 (Ultralytics weights)"),
     dict(path="models/contract/stgcnpp_ntu60-shape_random-weights.onnx",
          use="contract/shape test model for stgcnclassify (M = 2, 60 classes, random weights)",
          licence="Apache-2.0 architecture"),

@@ -1,6 +1,7 @@
 use std::{
     path::PathBuf,
     sync::{LazyLock, Mutex},
+    time::Duration,
 };
 
 use gst::{glib, prelude::*, subclass::prelude::*};
@@ -10,7 +11,8 @@ use recognizer_meta::{Keypoint, Person, PoseMeta, PoseMetaFlags, NUM_KEYPOINTS};
 
 use crate::{
     onnx::{Device, SessionRequest},
-    pose_model::{ModelFormat, PoseModel},
+    pose_group::{self, GroupConfig},
+    pose_model::{Contract, ModelFormat, PoseModel},
     video,
 };
 
@@ -24,6 +26,9 @@ const DEFAULT_MAX_PERSONS: u32 = 20;
 const DEFAULT_INTERVAL: u32 = 1;
 const DEFAULT_THREADS: u32 = 0;
 const DEFAULT_MODEL_FORMAT: &str = "auto";
+const DEFAULT_SESSION_GROUP: &str = "";
+const DEFAULT_MAX_BATCH: u32 = 8;
+const DEFAULT_BATCH_TIMEOUT_US: u32 = 10_000;
 
 #[derive(Debug, Clone)]
 struct Settings {
@@ -37,6 +42,9 @@ struct Settings {
     interval: u32,
     threads: u32,
     model_format: String,
+    session_group: String,
+    max_batch: u32,
+    batch_timeout_us: u32,
 }
 
 impl Default for Settings {
@@ -51,13 +59,49 @@ impl Default for Settings {
             interval: DEFAULT_INTERVAL,
             threads: DEFAULT_THREADS,
             model_format: DEFAULT_MODEL_FORMAT.to_string(),
+            session_group: DEFAULT_SESSION_GROUP.to_string(),
+            max_batch: DEFAULT_MAX_BATCH,
+            batch_timeout_us: DEFAULT_BATCH_TIMEOUT_US,
+        }
+    }
+}
+
+/// Where this element's frames run.
+enum Inference {
+    /// Its own session.
+    Own(PoseModel),
+    /// A session shared with the other elements of its `session-group`; `input` is this
+    /// element's tensor, lent to the group's worker while a frame runs.
+    Shared { member: pose_group::Member, input: Vec<f32> },
+}
+
+impl Inference {
+    fn contract(&self) -> &Contract {
+        match self {
+            Self::Own(model) => &model.contract,
+            Self::Shared { member, .. } => member.contract(),
+        }
+    }
+
+    /// Persons in the frame, and how many frames ran in the same call (1 = alone).
+    fn detect(&mut self, image: &recognizer_core::pose::Image<'_>, params: &DecodeParams) -> Result<(Vec<PoseDetection>, usize), String> {
+        match self {
+            Self::Own(model) => model.detect(image, params).map(|d| (d, 1)),
+            Self::Shared { member, input } => {
+                let contract = member.contract();
+                input.resize(contract.input_len(), 0.0);
+                let letterbox = contract.preprocess(image, input)?;
+                let reply = member.infer(std::mem::take(input), letterbox, *params);
+                *input = reply.input;
+                reply.result.map(|d| (d, reply.batch_size))
+            }
         }
     }
 }
 
 /// Runtime state, created in `start()` and dropped in `stop()`.
 struct State {
-    model: PoseModel,
+    model: Inference,
     info: Option<gst_video::VideoInfo>,
     /// Frames seen since start, to apply `interval`.
     frame_count: u64,
@@ -69,6 +113,7 @@ struct Stats {
     execution_provider: Option<String>,
     frame_errors: u64,
     inferences: u64,
+    batched_frames: u64,
 }
 
 #[derive(Default)]
@@ -133,6 +178,27 @@ impl ObjectImpl for RtmoPose {
                     .default_value(DEFAULT_INTERVAL)
                     .mutable_playing()
                     .build(),
+                glib::ParamSpecString::builder("session-group")
+                    .nick("Session group")
+                    .blurb("Share one model session with the other rtmopose elements of this process that name the same group (and the same model, device, threads and batching); frames arriving together run in one batched call when the model's batch dimension is dynamic. Empty: a session of its own. Put a queue before each element of a group")
+                    .default_value(Some(DEFAULT_SESSION_GROUP))
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("max-batch")
+                    .nick("Maximum batch")
+                    .blurb("With session-group: at most this many frames per call (models with a fixed batch of 1 run one frame per call)")
+                    .minimum(1)
+                    .maximum(256)
+                    .default_value(DEFAULT_MAX_BATCH)
+                    .mutable_ready()
+                    .build(),
+                glib::ParamSpecUInt::builder("batch-timeout")
+                    .nick("Batch timeout")
+                    .blurb("With session-group: microseconds a frame waits for frames of the group's other streams before its call starts (it never waits once every running stream has a frame queued)")
+                    .maximum(10_000_000)
+                    .default_value(DEFAULT_BATCH_TIMEOUT_US)
+                    .mutable_ready()
+                    .build(),
                 glib::ParamSpecString::builder("execution-provider")
                     .nick("Execution provider")
                     .blurb("The ONNX Runtime execution provider in use (CPUExecutionProvider or CUDAExecutionProvider); empty before start")
@@ -146,6 +212,11 @@ impl ObjectImpl for RtmoPose {
                 glib::ParamSpecUInt64::builder("inferences")
                     .nick("Inferences")
                     .blurb("Frames the model ran on since start")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt64::builder("batched-frames")
+                    .nick("Batched frames")
+                    .blurb("Frames that ran in one call together with frames of other streams of the session-group, since start")
                     .read_only()
                     .build(),
             ]);
@@ -178,6 +249,9 @@ impl ObjectImpl for RtmoPose {
             "max-persons" => settings.max_persons = value.get().unwrap(),
             "interval" => settings.interval = value.get().unwrap(),
             "threads" => settings.threads = value.get().unwrap(),
+            "session-group" => settings.session_group = value.get::<Option<String>>().unwrap().unwrap_or_default(),
+            "max-batch" => settings.max_batch = value.get().unwrap(),
+            "batch-timeout" => settings.batch_timeout_us = value.get().unwrap(),
             _ => unimplemented!(),
         }
     }
@@ -194,9 +268,13 @@ impl ObjectImpl for RtmoPose {
             "max-persons" => settings.max_persons.to_value(),
             "interval" => settings.interval.to_value(),
             "threads" => settings.threads.to_value(),
+            "session-group" => settings.session_group.to_value(),
+            "max-batch" => settings.max_batch.to_value(),
+            "batch-timeout" => settings.batch_timeout_us.to_value(),
             "execution-provider" => self.stats.lock().unwrap().execution_provider.clone().unwrap_or_default().to_value(),
             "frame-errors" => self.stats.lock().unwrap().frame_errors.to_value(),
             "inferences" => self.stats.lock().unwrap().inferences.to_value(),
+            "batched-frames" => self.stats.lock().unwrap().batched_frames.to_value(),
             _ => unimplemented!(),
         }
     }
@@ -246,23 +324,46 @@ impl BaseTransformImpl for RtmoPose {
             fallback_to_cpu: settings.fallback_to_cpu,
             threads: settings.threads as usize,
         };
-        let model = PoseModel::load(&request, format).map_err(|e| crate::onnx::model_load_error(model_path, &e))?;
-        if let Some(reason) = &model.fallback_reason {
+        let (model, execution_provider, fallback_reason) = if settings.session_group.is_empty() {
+            let model = PoseModel::load(&request, format).map_err(|e| crate::onnx::model_load_error(model_path, &e))?;
+            let (provider, reason) = (model.execution_provider, model.fallback_reason.clone());
+            (Inference::Own(model), provider, reason)
+        } else {
+            let config = GroupConfig {
+                model: std::fs::canonicalize(model_path).unwrap_or_else(|_| model_path.clone()),
+                device,
+                fallback_to_cpu: settings.fallback_to_cpu,
+                threads: settings.threads as usize,
+                format,
+                max_batch: settings.max_batch as usize,
+                batch_timeout: Duration::from_micros(settings.batch_timeout_us.into()),
+            };
+            let member = pose_group::join(&settings.session_group, config).map_err(|e| match e {
+                pose_group::JoinError::Mismatch(e) => gst::error_msg!(gst::ResourceError::Settings, ("{}", e)),
+                pose_group::JoinError::Load(e) => crate::onnx::model_load_error(model_path, &e),
+            })?;
+            gst::info!(CAT, imp = self, "in session-group '{}' with {} element(s)", member.group_name(), member.members());
+            let (provider, reason) = (member.execution_provider(), member.fallback_reason().map(str::to_string));
+            (Inference::Shared { member, input: Vec::new() }, provider, reason)
+        };
+        if let Some(reason) = &fallback_reason {
             gst::warning!(CAT, imp = self, "running on the CPU instead of {device}: {reason}");
             gst::element_imp_warning!(self, gst::ResourceError::Settings, ("Falling back to the CPU: {}", reason));
         }
+        let contract = model.contract();
         gst::info!(
             CAT,
             imp = self,
-            "loaded {} ({} contract, input {}x{}) on {}",
+            "loaded {} ({} contract, input {}x{}{}) on {}",
             model_path.display(),
-            model.contract.format,
-            model.contract.input_width,
-            model.contract.input_height,
-            model.execution_provider
+            contract.format,
+            contract.input_width,
+            contract.input_height,
+            if contract.dynamic_batch { ", dynamic batch" } else { "" },
+            execution_provider
         );
         *self.stats.lock().unwrap() =
-            Stats { execution_provider: Some(model.execution_provider.to_string()), frame_errors: 0, inferences: 0 };
+            Stats { execution_provider: Some(execution_provider.to_string()), frame_errors: 0, inferences: 0, batched_frames: 0 };
         *self.state.lock().unwrap() = Some(State { model, info: None, frame_count: 0 });
         Ok(())
     }
@@ -270,6 +371,17 @@ impl BaseTransformImpl for RtmoPose {
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         *self.state.lock().unwrap() = None;
         Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        // A stream at its end sends no more frames: the rest of its session-group must not wait
+        // for it. Its next frame (after a flushing seek) makes it active again.
+        if let gst::EventView::Eos(_) = event.view() {
+            if let Some(State { model: Inference::Shared { member, .. }, .. }) = self.state.lock().unwrap().as_ref() {
+                member.set_active(false);
+            }
+        }
+        self.parent_sink_event(event)
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
@@ -312,10 +424,15 @@ impl BaseTransformImpl for RtmoPose {
         };
         drop(state_guard);
         match result {
-            Ok(detections) => {
+            Ok((detections, batch_size)) => {
                 let persons: Vec<Person> = detections.iter().map(to_person).collect();
                 PoseMeta::add_or_replace(buf, &persons, PoseMetaFlags::INFERRED);
-                self.stats.lock().unwrap().inferences += 1;
+                let mut stats = self.stats.lock().unwrap();
+                stats.inferences += 1;
+                if batch_size > 1 {
+                    stats.batched_frames += 1;
+                }
+                drop(stats);
                 gst::trace!(CAT, imp = self, "frame {frame_index}: {} persons", persons.len());
             }
             Err(e) => {

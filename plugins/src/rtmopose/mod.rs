@@ -9,6 +9,10 @@
 //! gst-launch-1.0 filesrc location=clip.mp4 ! decodebin ! videoconvert ! \
 //!     rtmopose model=rtmo-s.onnx ! fakesink
 //! ```
+//!
+//! Elements of one process that name the same `session-group` share one model session (see
+//! `crate::pose_group`): the model is loaded once, and with a dynamic batch dimension the frames
+//! that several streams submit together run in one call (`max-batch`, `batch-timeout`).
 
 use gst::glib;
 use gst::prelude::*;
