@@ -32,6 +32,11 @@ pub fn data(relative: &str) -> PathBuf {
     path
 }
 
+/// A file of this repository (models, pipelines, fixtures).
+pub fn project_path(relative: &str) -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
+}
+
 /// The RTMO-contract pose model used by the tests.
 pub fn rtmo_model() -> PathBuf {
     data("models/pose/yolo11n-pose_rtmo-contract.onnx")
@@ -223,7 +228,7 @@ pub fn oks(gt_keypoints: &[f32], gt_area: f32, predicted: &Person) -> f32 {
 /// A `pipelines/*.pipeline` description with its `${VARIABLES}` filled in (comments dropped,
 /// lines joined), as `scripts/pipeline` does for gst-launch-1.0.
 pub fn pipeline_description(name: &str, variables: &[(&str, &str)]) -> String {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("pipelines").join(name);
+    let path = project_path("pipelines").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let mut description: String =
         text.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join(" ");
