@@ -1,6 +1,7 @@
 //! `rtmopose session-group`: several streams share one model session, and with a model whose
 //! batch dimension is dynamic their frames run in shared calls, with the same persons as when
-//! each stream has a session of its own.
+//! each stream has a session of its own. Streams may be branches of one pipeline or pipelines of
+//! their own (one per camera, as NVR applications build them).
 
 use gst::prelude::*;
 use recognizer::{collect_frames, collect_frames_in, data, launch, rtmo_model, yolo_dynamic_model, Frame};
@@ -20,15 +21,43 @@ fn alone(video: &str, model: &std::path::Path) -> Vec<Frame> {
     collect_frames(&branch(video, &format!("rtmopose model=\"{}\" threads=2", model.display()), "sink")).unwrap()
 }
 
-/// Both clips in one pipeline, their `rtmopose` elements in `group`; also each element's
-/// `batched-frames`.
-fn together(model: &std::path::Path, group: &str, extra: &str) -> (Vec<Vec<Frame>>, [u64; 2]) {
-    let element =
-        |name: &str| format!("rtmopose name={name} model=\"{}\" threads=2 session-group={group} {extra}", model.display());
-    let pipeline = launch(&format!("{} {}", branch(FALLING, &element("pose0"), "sink0"), branch(DRINKING, &element("pose1"), "sink1")));
+fn grouped(name: &str, model: &std::path::Path, group: &str, extra: &str) -> String {
+    format!("rtmopose name={name} model=\"{}\" threads=2 session-group={group} {extra}", model.display())
+}
+
+fn batched_frames(pipeline: &gst::Pipeline, name: &str) -> u64 {
+    pipeline.by_name(name).unwrap().property::<u64>("batched-frames")
+}
+
+/// Both clips as branches of one pipeline, their `rtmopose` elements in `group`; also each
+/// element's `batched-frames`.
+fn together_in_one_pipeline(model: &std::path::Path, group: &str, extra: &str) -> (Vec<Vec<Frame>>, [u64; 2]) {
+    let pipeline = launch(&format!(
+        "{} {}",
+        branch(FALLING, &grouped("pose0", model, group, extra), "sink0"),
+        branch(DRINKING, &grouped("pose1", model, group, extra), "sink1")
+    ));
     let frames = collect_frames_in(&pipeline, &["sink0", "sink1"]).unwrap();
-    let batched = |name: &str| pipeline.by_name(name).unwrap().property::<u64>("batched-frames");
-    (frames, [batched("pose0"), batched("pose1")])
+    (frames, [batched_frames(&pipeline, "pose0"), batched_frames(&pipeline, "pose1")])
+}
+
+/// Each clip in a pipeline of its own, played at the same time from two threads, their
+/// `rtmopose` elements in `group`; also each element's `batched-frames`.
+fn together_in_two_pipelines(model: &std::path::Path, group: &str, extra: &str) -> (Vec<Vec<Frame>>, [u64; 2]) {
+    let element = grouped("pose", model, group, extra);
+    let runs: Vec<_> = [FALLING, DRINKING]
+        .into_iter()
+        .map(|video| {
+            let pipeline = launch(&branch(video, &element, "sink"));
+            std::thread::spawn(move || {
+                let frames = collect_frames_in(&pipeline, &["sink"]).unwrap().remove(0);
+                (frames, batched_frames(&pipeline, "pose"))
+            })
+        })
+        .collect();
+    let results: Vec<(Vec<Frame>, u64)> = runs.into_iter().map(|r| r.join().unwrap()).collect();
+    let batched = [results[0].1, results[1].1];
+    (results.into_iter().map(|(frames, _)| frames).collect(), batched)
 }
 
 /// Largest difference (pixels, scores) between the persons of two runs; panics where the
@@ -53,11 +82,11 @@ fn max_difference(clip: &str, a: &[Frame], b: &[Frame]) -> f32 {
 }
 
 #[test]
-fn two_streams_share_batched_calls_with_the_same_persons() {
+fn two_pipelines_share_batched_calls_with_the_same_persons() {
     let model = yolo_dynamic_model();
     let (falling, drinking) = (alone(FALLING, &model), alone(DRINKING, &model));
     // A long timeout costs nothing here: a call starts as soon as both streams have a frame queued.
-    let (frames, batched) = together(&model, "batched", "max-batch=2 batch-timeout=500000");
+    let (frames, batched) = together_in_two_pipelines(&model, "batched", "max-batch=2 batch-timeout=500000");
     let worst = max_difference("falling", &falling, &frames[0]).max(max_difference("drinking", &drinking, &frames[1]));
     println!("batched-frames {batched:?} of 90 / 103 frames; largest difference to separate sessions {worst:.2e}");
     assert_eq!((frames[0].len(), frames[1].len()), (90, 103));
@@ -68,10 +97,10 @@ fn two_streams_share_batched_calls_with_the_same_persons() {
 }
 
 #[test]
-fn fixed_batch_model_shares_its_session_frame_by_frame() {
+fn branches_share_a_fixed_batch_model_frame_by_frame() {
     let model = rtmo_model();
     let (falling, drinking) = (alone(FALLING, &model), alone(DRINKING, &model));
-    let (frames, batched) = together(&model, "fixed", "");
+    let (frames, batched) = together_in_one_pipeline(&model, "fixed", "");
     let worst = max_difference("falling", &falling, &frames[0]).max(max_difference("drinking", &drinking, &frames[1]));
     println!("largest difference to separate sessions {worst:.2e}");
     assert!(worst <= 1e-4, "shared-session persons differ from separate sessions by {worst}");
