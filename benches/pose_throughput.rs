@@ -2,7 +2,7 @@
 //! frames, the same model and the same thread count, measured side by side in one run.
 //!
 //! ```text
-//! cargo bench --bench pose_throughput -- [video=PATH] [model=PATH] [threads=N] [rounds=N]
+//! cargo bench --bench pose_throughput -- [video=PATH] [model=PATH] [threads=N] [rounds=N] [device=cpu|cuda|cuda:N]
 //! ```
 //! Raw: `Session::run` on input tensors letterboxed beforehand (decode and pre-processing not
 //! timed). Element chain: `filesrc ! decodebin ! videoconvert ! rtmopose ! fakesink`, timed from
@@ -35,8 +35,9 @@ fn decode_tensors(video_path: &str, model: &mut PoseModel) -> Vec<Vec<f32>> {
     tensors
 }
 
-fn raw_fps(model_path: &std::path::Path, threads: usize, tensors: &[Vec<f32>], size: (usize, usize)) -> f64 {
-    let request = onnx::SessionRequest { model: model_path, device: onnx::Device::Cpu, fallback_to_cpu: false, threads };
+fn raw_fps(model_path: &std::path::Path, device: onnx::Device, threads: usize, tensors: &[Vec<f32>], size: (usize, usize)) -> f64 {
+    // No fallback on either side: a GPU figure must come from the GPU.
+    let request = onnx::SessionRequest { model: model_path, device, fallback_to_cpu: false, threads };
     let mut session = onnx::load_session(&request).unwrap().session;
     let input = session.inputs()[0].name().to_string();
     let shape = [1usize, 3, size.1, size.0];
@@ -63,7 +64,7 @@ enum Chain {
     FullQueued,
 }
 
-fn chain_fps(video_path: &str, model_path: &std::path::Path, threads: usize, frames: usize, chain: Chain) -> f64 {
+fn chain_fps(video_path: &str, model_path: &std::path::Path, device: onnx::Device, threads: usize, frames: usize, chain: Chain) -> f64 {
     let queue = match chain {
         Chain::Pose => "",
         Chain::QueuePose | Chain::Full | Chain::FullQueued => "queue max-size-buffers=4 ! ",
@@ -75,7 +76,7 @@ fn chain_fps(video_path: &str, model_path: &std::path::Path, threads: usize, fra
         _ => String::new(),
     };
     let pipeline = recognizer::launch(&format!(
-        "filesrc location=\"{video_path}\" ! decodebin ! videoconvert ! {queue}rtmopose name=pose threads={threads} model=\"{}\" ! {after}fakesink",
+        "filesrc location=\"{video_path}\" ! decodebin ! videoconvert ! {queue}rtmopose name=pose device={device} fallback-to-cpu=false threads={threads} model=\"{}\" ! {after}fakesink",
         model_path.display()
     ));
     // Start (model load, warm-up) is not part of the per-frame figure: preroll first.
@@ -98,23 +99,24 @@ fn main() {
         .unwrap_or_else(|| recognizer::data("media/video/ntu_S002C002P003R002A043_rgb_falling.avi").display().to_string());
     let model_path = arg("model").map(Into::into).unwrap_or_else(recognizer::rtmo_model);
     let threads: usize = arg("threads").map(|t| t.parse().expect("threads=N")).unwrap_or(2);
+    let device: onnx::Device = arg("device").map(|d| d.parse().expect("device=cpu|cuda|cuda:N")).unwrap_or(onnx::Device::Cpu);
     let rounds: usize = arg("rounds").map(|t| t.parse().expect("rounds=N")).unwrap_or(5);
 
     let mut model = PoseModel::load_cpu(&model_path, threads).unwrap();
     let size = (model.contract.input_width, model.contract.input_height);
     let tensors = decode_tensors(&video_path, &mut model);
     drop(model);
-    println!("video {video_path}: {} frames; model {}; {threads} ORT threads", tensors.len(), model_path.display());
+    println!("video {video_path}: {} frames; model {}; {device}; {threads} ORT threads", tensors.len(), model_path.display());
     println!("ratios to raw inference: chain | chain with a queue before rtmopose | full chain | full chain, queue before stgcnclassify");
     println!("{:>5} {:>9} {:>7} {:>7} {:>7} {:>7}", "round", "raw fps", "chain", "queue", "full", "full+q");
     let (mut ratios, mut queued_ratios, mut full_ratios, mut full_queued_ratios) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     // Interleave the runs so that machine noise hits all alike.
     for round in 0..rounds {
-        let raw = raw_fps(&model_path, threads, &tensors, size);
-        let chain = chain_fps(&video_path, &model_path, threads, tensors.len(), Chain::Pose);
-        let queued = chain_fps(&video_path, &model_path, threads, tensors.len(), Chain::QueuePose);
-        let full = chain_fps(&video_path, &model_path, threads, tensors.len(), Chain::Full);
-        let full_queued = chain_fps(&video_path, &model_path, threads, tensors.len(), Chain::FullQueued);
+        let raw = raw_fps(&model_path, device, threads, &tensors, size);
+        let chain = chain_fps(&video_path, &model_path, device, threads, tensors.len(), Chain::Pose);
+        let queued = chain_fps(&video_path, &model_path, device, threads, tensors.len(), Chain::QueuePose);
+        let full = chain_fps(&video_path, &model_path, device, threads, tensors.len(), Chain::Full);
+        let full_queued = chain_fps(&video_path, &model_path, device, threads, tensors.len(), Chain::FullQueued);
         ratios.push(chain / raw);
         queued_ratios.push(queued / raw);
         full_ratios.push(full / raw);
