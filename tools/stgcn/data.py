@@ -78,7 +78,29 @@ def load_md4fd():
         kp[..., 1] *= h
         out.append(dict(kp=kp, width=w, height=h, label=int(d["label"][i]), source=src,
                         group=vid, split=""))
+    for item, recording in zip(out, md4fd_recordings([item["kp"] for item in out])):
+        item["recording"] = recording
     return out
+
+
+def md4fd_recordings(windows, min_shared=6):
+    """Which MD4FD windows come from one recording: MD4FD cut each video into overlapping
+    90-frame windows, so windows sharing at least `min_shared` identical poses are one
+    recording (connected components). Returns, per window, the index of its recording's first
+    window. Le2i Home_02's 11 fall windows, for example, are 3 falls. Confidence intervals
+    must resample recordings, not windows."""
+    poses = [{f.tobytes() for f in np.round(k[..., :2], 2).astype(np.float32)} for k in windows]
+    root = list(range(len(windows)))
+
+    def find(i):
+        while root[i] != i:
+            i = root[i]
+        return i
+    for i in range(len(windows)):
+        for j in range(i + 1, len(windows)):
+            if len(poses[i] & poses[j]) >= min_shared:
+                root[find(j)] = find(i)
+    return [find(i) for i in range(len(windows))]
 
 
 # ---------------------------------------------------------------------------------------------

@@ -501,7 +501,8 @@ def fall_test_windows(items, L, clip_stride=None):
     for s in items:
         base = dict(width=s["width"], height=s["height"], source=s["source"])
         if s["source"] in ("le2i", "urfd"):                  # MD4FD windows: the last L frames
-            out.append(dict(base, frames=s["kp"][-L:], label=s["label"], id=f"{s['group']}:last{L}"))
+            out.append(dict(base, frames=s["kp"][-L:], label=s["label"], id=f"{s['group']}:last{L}",
+                            recording=f"{s['source']}-recording-{s['recording']}"))
         elif s["source"] == "upfall":
             n = len(s["kp"])
             for end in range(min(L, n), n + 1, 4):
