@@ -69,7 +69,7 @@ fn chain_fps(video_path: &str, model_path: &std::path::Path, device: onnx::Devic
         Chain::Pose => "",
         Chain::QueuePose | Chain::Full | Chain::FullQueued => "queue max-size-buffers=4 ! ",
     };
-    let classifier = format!("stgcnclassify threads=1 model=\"{}\" ! ", recognizer::project_path("models/fall_stgcnpp.onnx").display());
+    let classifier = format!("stgcnclassify threads=1 model=\"{}\" ! ", recognizer::fall_model().display());
     let after = match chain {
         Chain::Full => format!("bytetrack ! {classifier}"),
         Chain::FullQueued => format!("bytetrack ! queue max-size-buffers=4 ! {classifier}"),

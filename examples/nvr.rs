@@ -35,7 +35,7 @@ fn parse_args() -> Args {
     let mut args = Args {
         sources: Vec::new(),
         pose_model: PathBuf::new(),
-        action_model: recognizer::project_path("models/fall_stgcnpp.onnx"),
+        action_model: recognizer::fall_model(),
         threads: 2,
         max_batch: None,
     };

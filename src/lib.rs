@@ -37,6 +37,11 @@ pub fn project_path(relative: &str) -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join(relative)
 }
 
+/// The project's fall model (`models/fall_stgcnpp.onnx`).
+pub fn fall_model() -> PathBuf {
+    project_path("models/fall_stgcnpp.onnx")
+}
+
 /// The RTMO-contract pose model used by the tests.
 pub fn rtmo_model() -> PathBuf {
     data("models/pose/yolo11n-pose_rtmo-contract.onnx")

@@ -17,7 +17,7 @@ const FALLING: &str = "media/video/ntu_S002C002P003R002A043_rgb_falling.avi";
 const DRINKING: &str = "media/video/ntu_S001C001P001R001A001_rgb_drink_water.avi";
 
 fn fall_model() -> PathBuf {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/fall_stgcnpp.onnx");
+    let path = recognizer::fall_model();
     assert!(path.is_file(), "missing {}", path.display());
     path
 }
