@@ -25,6 +25,17 @@ fn missing_model_file() {
     expect_error("model=/nonexistent/pose.onnx", &["/nonexistent/pose.onnx", "does not exist"]);
 }
 
+/// In a `session-group` the element that loads the group's model reports the same errors.
+#[test]
+fn wrong_model_in_a_session_group() {
+    expect_error("model=/nonexistent/pose.onnx session-group=errors-missing", &["/nonexistent/pose.onnx", "does not exist"]);
+    let stgcn = data("models/contract/stgcnpp_ntu60-shape_random-weights.onnx");
+    expect_error(
+        &format!("model=\"{}\" session-group=errors-contract", stgcn.display()),
+        &["stgcnpp_ntu60-shape_random-weights.onnx", "not a pose model", "expected RTMO"],
+    );
+}
+
 #[test]
 fn no_model_set() {
     expect_error("", &["No model set", "'model' property"]);
