@@ -129,15 +129,11 @@ fn main() {
             full_queued / raw
         );
     }
-    let median = |v: &mut Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     println!(
         "median ratio to raw inference: chain {:.3}, chain with a queue before rtmopose {:.3}, full chain {:.3}, full chain with a queue before stgcnclassify {:.3} (SPEC target >= 0.95)",
-        median(&mut ratios),
-        median(&mut queued_ratios),
-        median(&mut full_ratios),
-        median(&mut full_queued_ratios)
+        recognizer::median(ratios),
+        recognizer::median(queued_ratios),
+        recognizer::median(full_ratios),
+        recognizer::median(full_queued_ratios)
     );
 }

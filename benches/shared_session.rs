@@ -123,10 +123,6 @@ fn main() {
         let fields: Vec<f64> = text.lines().last().unwrap().split_whitespace().map(|f| f.parse().unwrap()).collect();
         fields.try_into().unwrap_or_else(|_| panic!("unexpected child output {text}"))
     };
-    let median = |mut v: Vec<f64>| {
-        v.sort_by(f64::total_cmp);
-        v[v.len() / 2]
-    };
     for &streams in &options.streams {
         let mut results: Vec<Vec<[f64; 5]>> = vec![Vec::new(); Mode::ALL.len()];
         for _ in 0..options.rounds {
@@ -134,10 +130,10 @@ fn main() {
                 results[m].push(run(mode, streams));
             }
         }
-        let fps = |r: &[[f64; 5]]| median(r.iter().map(|[timed, seconds, ..]| timed / seconds).collect());
+        let fps = |r: &[[f64; 5]]| recognizer::median(r.iter().map(|[timed, seconds, ..]| timed / seconds).collect());
         let separate = fps(&results[0]);
         for (mode, r) in Mode::ALL.into_iter().zip(&results) {
-            let kib = median(r.iter().map(|f| f[2]).collect());
+            let kib = recognizer::median(r.iter().map(|f| f[2]).collect());
             let [.., batched, all] = r[r.len() - 1];
             println!(
                 "{streams:>7} {:>14} {:>12.2} {:>9.3} {:>14.1} {:>15}",

@@ -57,6 +57,12 @@ pub fn yolo_dynamic_model() -> PathBuf {
     data("models/pose/yolo11n-pose_dynamic.onnx")
 }
 
+/// The median of benchmark figures (the upper middle one for an even count).
+pub fn median(mut values: Vec<f64>) -> f64 {
+    values.sort_by(f64::total_cmp);
+    values[values.len() / 2]
+}
+
 /// This process's resident memory (`VmRSS`) in KiB, 0 where /proc cannot tell.
 pub fn resident_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
