@@ -16,9 +16,20 @@ fn main() {
     recognizer::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |key: &str, default: u64| {
-        args.iter().find_map(|a| a.strip_prefix(key).and_then(|v| v.strip_prefix('=')).map(|v| v.parse().unwrap())).unwrap_or(default)
+        args.iter()
+            .find_map(|a| {
+                a.strip_prefix(key)
+                    .and_then(|v| v.strip_prefix('='))
+                    .map(|v| v.parse().unwrap())
+            })
+            .unwrap_or(default)
     };
-    let (frames, interval, threads, streams) = (arg("frames", 10_000), arg("interval", 10), arg("threads", 2), arg("streams", 1));
+    let (frames, interval, threads, streams) = (
+        arg("frames", 10_000),
+        arg("interval", 10),
+        arg("threads", 2),
+        arg("streams", 1),
+    );
     let clip = recognizer::data("media/video/mmaction2_demo_skeleton_ntu_hugging.mp4");
 
     // Decode the clip once.
@@ -26,7 +37,11 @@ fn main() {
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! video/x-raw,format=I420 ! appsink name=sink sync=false",
         clip.display()
     ));
-    let sink = decode.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    let sink = decode
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
     decode.set_state(gst::State::Playing).unwrap();
     let mut decoded = Vec::new();
     let mut caps = None;
@@ -37,7 +52,11 @@ fn main() {
     decode.set_state(gst::State::Null).unwrap();
     let caps = caps.unwrap();
 
-    let group = if streams > 1 { "session-group=soak" } else { "" };
+    let group = if streams > 1 {
+        "session-group=soak"
+    } else {
+        ""
+    };
     let chains: Vec<String> = (0..streams)
         .map(|i| {
             format!(
@@ -53,7 +72,11 @@ fn main() {
     let pipeline = recognizer::launch(&chains.join(" "));
     let sources: Vec<gst_app::AppSrc> = (0..streams)
         .map(|i| {
-            let src = pipeline.by_name(&format!("src{i}")).unwrap().downcast::<gst_app::AppSrc>().unwrap();
+            let src = pipeline
+                .by_name(&format!("src{i}"))
+                .unwrap()
+                .downcast::<gst_app::AppSrc>()
+                .unwrap();
             src.set_caps(Some(&caps));
             src.set_max_bytes(8 * decoded[0].size() as u64);
             src.set_block(true);
@@ -64,20 +87,33 @@ fn main() {
     pipeline.set_state(gst::State::Playing).unwrap();
     let start = Instant::now();
     let mut samples = Vec::new();
-    println!("{frames} frames per stream, {streams} stream(s), rtmopose interval {interval}, {threads} threads");
+    println!(
+        "{frames} frames per stream, {streams} stream(s), rtmopose interval {interval}, {threads} threads"
+    );
     println!("{:>8} {:>10} {:>8}", "frame", "RSS MiB", "s");
     for i in 0..frames {
         for src in &sources {
             let mut buffer = decoded[(i as usize) % decoded.len()].copy();
-            buffer.get_mut().unwrap().set_pts(gst::ClockTime::from_nseconds(i * 33_333_333));
+            buffer
+                .get_mut()
+                .unwrap()
+                .set_pts(gst::ClockTime::from_nseconds(i * 33_333_333));
             if src.push_buffer(buffer).is_err() {
-                panic!("pipeline stopped at frame {i}: {:?}", bus.pop_filtered(&[gst::MessageType::Error]));
+                panic!(
+                    "pipeline stopped at frame {i}: {:?}",
+                    bus.pop_filtered(&[gst::MessageType::Error])
+                );
             }
         }
         if (i + 1) % 1000 == 0 {
             let rss = recognizer::resident_kib();
             samples.push(rss);
-            println!("{:>8} {:>10.1} {:>8.0}", i + 1, rss as f64 / 1024.0, start.elapsed().as_secs_f64());
+            println!(
+                "{:>8} {:>10.1} {:>8.0}",
+                i + 1,
+                rss as f64 / 1024.0,
+                start.elapsed().as_secs_f64()
+            );
         }
     }
     for src in &sources {

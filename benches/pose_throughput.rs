@@ -21,7 +21,11 @@ fn decode_tensors(video_path: &str, model: &mut PoseModel) -> Vec<Vec<f32>> {
     let pipeline = recognizer::launch(&format!(
         "filesrc location=\"{video_path}\" ! decodebin ! videoconvert ! video/x-raw,format=BGR ! appsink name=sink sync=false"
     ));
-    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
     pipeline.set_state(gst::State::Playing).unwrap();
     let mut tensors = Vec::new();
     while let Ok(sample) = sink.pull_sample() {
@@ -35,9 +39,20 @@ fn decode_tensors(video_path: &str, model: &mut PoseModel) -> Vec<Vec<f32>> {
     tensors
 }
 
-fn raw_fps(model_path: &std::path::Path, device: onnx::Device, threads: usize, tensors: &[Vec<f32>], size: (usize, usize)) -> f64 {
+fn raw_fps(
+    model_path: &std::path::Path,
+    device: onnx::Device,
+    threads: usize,
+    tensors: &[Vec<f32>],
+    size: (usize, usize),
+) -> f64 {
     // No fallback on either side: a GPU figure must come from the GPU.
-    let request = onnx::SessionRequest { model: model_path, device, fallback_to_cpu: false, threads };
+    let request = onnx::SessionRequest {
+        model: model_path,
+        device,
+        fallback_to_cpu: false,
+        threads,
+    };
     let mut session = onnx::load_session(&request).unwrap().session;
     let input = session.inputs()[0].name().to_string();
     let shape = [1usize, 3, size.1, size.0];
@@ -64,12 +79,22 @@ enum Chain {
     FullQueued,
 }
 
-fn chain_fps(video_path: &str, model_path: &std::path::Path, device: onnx::Device, threads: usize, frames: usize, chain: Chain) -> f64 {
+fn chain_fps(
+    video_path: &str,
+    model_path: &std::path::Path,
+    device: onnx::Device,
+    threads: usize,
+    frames: usize,
+    chain: Chain,
+) -> f64 {
     let queue = match chain {
         Chain::Pose => "",
         Chain::QueuePose | Chain::Full | Chain::FullQueued => "queue max-size-buffers=4 ! ",
     };
-    let classifier = format!("stgcnclassify threads=1 model=\"{}\" ! ", recognizer::fall_model().display());
+    let classifier = format!(
+        "stgcnclassify threads=1 model=\"{}\" ! ",
+        recognizer::fall_model().display()
+    );
     let after = match chain {
         Chain::Full => format!("bytetrack ! {classifier}"),
         Chain::FullQueued => format!("bytetrack ! queue max-size-buffers=4 ! {classifier}"),
@@ -85,8 +110,14 @@ fn chain_fps(video_path: &str, model_path: &std::path::Path, device: onnx::Devic
     let start = Instant::now();
     recognizer::run_to_eos(&pipeline).unwrap();
     let elapsed = start.elapsed().as_secs_f64();
-    let inferences = pipeline.by_name("pose").unwrap().property::<u64>("inferences") as usize;
-    assert_eq!(inferences, frames, "the chain must run the model on every frame");
+    let inferences = pipeline
+        .by_name("pose")
+        .unwrap()
+        .property::<u64>("inferences") as usize;
+    assert_eq!(
+        inferences, frames,
+        "the chain must run the model on every frame"
+    );
     // The preroll frame was processed before the clock started.
     (frames - 1) as f64 / elapsed
 }
@@ -94,29 +125,84 @@ fn chain_fps(video_path: &str, model_path: &std::path::Path, device: onnx::Devic
 fn main() {
     recognizer::init();
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |key: &str| args.iter().find_map(|a| a.strip_prefix(key).and_then(|v| v.strip_prefix('=')).map(str::to_string));
-    let video_path = arg("video")
-        .unwrap_or_else(|| recognizer::data("media/video/ntu_S002C002P003R002A043_rgb_falling.avi").display().to_string());
-    let model_path = arg("model").map(Into::into).unwrap_or_else(recognizer::rtmo_model);
-    let threads: usize = arg("threads").map(|t| t.parse().expect("threads=N")).unwrap_or(2);
-    let device: onnx::Device = arg("device").map(|d| d.parse().expect("device=cpu|cuda|cuda:N")).unwrap_or(onnx::Device::Cpu);
-    let rounds: usize = arg("rounds").map(|t| t.parse().expect("rounds=N")).unwrap_or(5);
+    let arg = |key: &str| {
+        args.iter().find_map(|a| {
+            a.strip_prefix(key)
+                .and_then(|v| v.strip_prefix('='))
+                .map(str::to_string)
+        })
+    };
+    let video_path = arg("video").unwrap_or_else(|| {
+        recognizer::data("media/video/ntu_S002C002P003R002A043_rgb_falling.avi")
+            .display()
+            .to_string()
+    });
+    let model_path = arg("model")
+        .map(Into::into)
+        .unwrap_or_else(recognizer::rtmo_model);
+    let threads: usize = arg("threads")
+        .map(|t| t.parse().expect("threads=N"))
+        .unwrap_or(2);
+    let device: onnx::Device = arg("device")
+        .map(|d| d.parse().expect("device=cpu|cuda|cuda:N"))
+        .unwrap_or(onnx::Device::Cpu);
+    let rounds: usize = arg("rounds")
+        .map(|t| t.parse().expect("rounds=N"))
+        .unwrap_or(5);
 
     let mut model = PoseModel::load_cpu(&model_path, threads).unwrap();
     let size = (model.contract.input_width, model.contract.input_height);
     let tensors = decode_tensors(&video_path, &mut model);
     drop(model);
-    println!("video {video_path}: {} frames; model {}; {device}; {threads} ORT threads", tensors.len(), model_path.display());
-    println!("ratios to raw inference: chain | chain with a queue before rtmopose | full chain | full chain, queue before stgcnclassify");
-    println!("{:>5} {:>9} {:>7} {:>7} {:>7} {:>7}", "round", "raw fps", "chain", "queue", "full", "full+q");
-    let (mut ratios, mut queued_ratios, mut full_ratios, mut full_queued_ratios) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
+    println!(
+        "video {video_path}: {} frames; model {}; {device}; {threads} ORT threads",
+        tensors.len(),
+        model_path.display()
+    );
+    println!(
+        "ratios to raw inference: chain | chain with a queue before rtmopose | full chain | full chain, queue before stgcnclassify"
+    );
+    println!(
+        "{:>5} {:>9} {:>7} {:>7} {:>7} {:>7}",
+        "round", "raw fps", "chain", "queue", "full", "full+q"
+    );
+    let (mut ratios, mut queued_ratios, mut full_ratios, mut full_queued_ratios) =
+        (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     // Interleave the runs so that machine noise hits all alike.
     for round in 0..rounds {
         let raw = raw_fps(&model_path, device, threads, &tensors, size);
-        let chain = chain_fps(&video_path, &model_path, device, threads, tensors.len(), Chain::Pose);
-        let queued = chain_fps(&video_path, &model_path, device, threads, tensors.len(), Chain::QueuePose);
-        let full = chain_fps(&video_path, &model_path, device, threads, tensors.len(), Chain::Full);
-        let full_queued = chain_fps(&video_path, &model_path, device, threads, tensors.len(), Chain::FullQueued);
+        let chain = chain_fps(
+            &video_path,
+            &model_path,
+            device,
+            threads,
+            tensors.len(),
+            Chain::Pose,
+        );
+        let queued = chain_fps(
+            &video_path,
+            &model_path,
+            device,
+            threads,
+            tensors.len(),
+            Chain::QueuePose,
+        );
+        let full = chain_fps(
+            &video_path,
+            &model_path,
+            device,
+            threads,
+            tensors.len(),
+            Chain::Full,
+        );
+        let full_queued = chain_fps(
+            &video_path,
+            &model_path,
+            device,
+            threads,
+            tensors.len(),
+            Chain::FullQueued,
+        );
         ratios.push(chain / raw);
         queued_ratios.push(queued / raw);
         full_ratios.push(full / raw);

@@ -35,7 +35,10 @@ impl Mode {
     }
 
     fn from_name(name: &str) -> Mode {
-        *Mode::ALL.iter().find(|m| m.name() == name).unwrap_or_else(|| panic!("unknown mode {name}"))
+        *Mode::ALL
+            .iter()
+            .find(|m| m.name() == name)
+            .unwrap_or_else(|| panic!("unknown mode {name}"))
     }
 }
 
@@ -73,28 +76,53 @@ fn child(options: &Options, mode: Mode, streams: usize) {
     recognizer::run_to_eos(&pipeline).unwrap();
     let seconds = start.elapsed().as_secs_f64();
     let count = |property: &str| -> u64 {
-        (0..streams).map(|i| pipeline.by_name(&format!("pose{i}")).unwrap().property::<u64>(property)).sum()
+        (0..streams)
+            .map(|i| {
+                pipeline
+                    .by_name(&format!("pose{i}"))
+                    .unwrap()
+                    .property::<u64>(property)
+            })
+            .sum()
     };
     let inferences = count("inferences");
     // The preroll frames ran before the clock started.
     let timed = inferences - streams as u64;
-    println!("{timed} {seconds} {} {} {inferences}", loaded.saturating_sub(before), count("batched-frames"));
+    println!(
+        "{timed} {seconds} {} {} {inferences}",
+        loaded.saturating_sub(before),
+        count("batched-frames")
+    );
 }
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |key: &str| args.iter().find_map(|a| a.strip_prefix(key).and_then(|v| v.strip_prefix('=')).map(str::to_string));
+    let arg = |key: &str| {
+        args.iter().find_map(|a| {
+            a.strip_prefix(key)
+                .and_then(|v| v.strip_prefix('='))
+                .map(str::to_string)
+        })
+    };
     let options = Options {
         streams: arg("streams")
             .unwrap_or_else(|| "1,2,4".into())
             .split(',')
             .map(|n| n.parse().expect("streams=N,N,..."))
             .collect(),
-        threads: arg("threads").map(|t| t.parse().expect("threads=N")).unwrap_or(2),
-        rounds: arg("rounds").map(|t| t.parse().expect("rounds=N")).unwrap_or(3),
-        model: arg("model").unwrap_or_else(|| recognizer::yolo_dynamic_model().display().to_string()),
-        video: arg("video")
-            .unwrap_or_else(|| recognizer::data("media/video/ntu_S002C002P003R002A043_rgb_falling.avi").display().to_string()),
+        threads: arg("threads")
+            .map(|t| t.parse().expect("threads=N"))
+            .unwrap_or(2),
+        rounds: arg("rounds")
+            .map(|t| t.parse().expect("rounds=N"))
+            .unwrap_or(3),
+        model: arg("model")
+            .unwrap_or_else(|| recognizer::yolo_dynamic_model().display().to_string()),
+        video: arg("video").unwrap_or_else(|| {
+            recognizer::data("media/video/ntu_S002C002P003R002A043_rgb_falling.avi")
+                .display()
+                .to_string()
+        }),
         device: arg("device").unwrap_or_else(|| "cpu".into()),
     };
     if let Some(spec) = arg("child") {
@@ -118,10 +146,23 @@ fn main() {
             .arg(format!("child={}:{streams}", mode.name()))
             .output()
             .expect("running a configuration");
-        assert!(output.status.success(), "{} x{streams} failed: {}", mode.name(), String::from_utf8_lossy(&output.stderr));
+        assert!(
+            output.status.success(),
+            "{} x{streams} failed: {}",
+            mode.name(),
+            String::from_utf8_lossy(&output.stderr)
+        );
         let text = String::from_utf8_lossy(&output.stdout);
-        let fields: Vec<f64> = text.lines().last().unwrap().split_whitespace().map(|f| f.parse().unwrap()).collect();
-        fields.try_into().unwrap_or_else(|_| panic!("unexpected child output {text}"))
+        let fields: Vec<f64> = text
+            .lines()
+            .last()
+            .unwrap()
+            .split_whitespace()
+            .map(|f| f.parse().unwrap())
+            .collect();
+        fields
+            .try_into()
+            .unwrap_or_else(|_| panic!("unexpected child output {text}"))
     };
     for &streams in &options.streams {
         let mut results: Vec<Vec<[f64; 5]>> = vec![Vec::new(); Mode::ALL.len()];
@@ -130,7 +171,13 @@ fn main() {
                 results[m].push(run(mode, streams));
             }
         }
-        let fps = |r: &[[f64; 5]]| recognizer::median(r.iter().map(|[timed, seconds, ..]| timed / seconds).collect());
+        let fps = |r: &[[f64; 5]]| {
+            recognizer::median(
+                r.iter()
+                    .map(|[timed, seconds, ..]| timed / seconds)
+                    .collect(),
+            )
+        };
         let separate = fps(&results[0]);
         for (mode, r) in Mode::ALL.into_iter().zip(&results) {
             let kib = recognizer::median(r.iter().map(|f| f[2]).collect());

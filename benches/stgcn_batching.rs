@@ -7,33 +7,88 @@
 
 use std::time::Instant;
 
-use gstrecognizer::{action_model::{ActionModel, OutputKind}, onnx};
+use gstrecognizer::{
+    action_model::{ActionModel, OutputKind},
+    onnx,
+};
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |key: &str| args.iter().find_map(|a| a.strip_prefix(key).and_then(|v| v.strip_prefix('=')).map(str::to_string));
+    let arg = |key: &str| {
+        args.iter().find_map(|a| {
+            a.strip_prefix(key)
+                .and_then(|v| v.strip_prefix('='))
+                .map(str::to_string)
+        })
+    };
     let model_path = arg("model")
         .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| recognizer::data("models/contract/stgcnpp_ntu60-shape_random-weights.onnx"));
-    let threads: usize = arg("threads").map(|v| v.parse().expect("threads=N")).unwrap_or(1);
-    let rounds: usize = arg("rounds").map(|v| v.parse().expect("rounds=N")).unwrap_or(20);
-    let request = onnx::SessionRequest { model: &model_path, device: onnx::Device::Cpu, fallback_to_cpu: false, threads };
+        .unwrap_or_else(|| {
+            recognizer::data("models/contract/stgcnpp_ntu60-shape_random-weights.onnx")
+        });
+    let threads: usize = arg("threads")
+        .map(|v| v.parse().expect("threads=N"))
+        .unwrap_or(1);
+    let rounds: usize = arg("rounds")
+        .map(|v| v.parse().expect("rounds=N"))
+        .unwrap_or(20);
+    let request = onnx::SessionRequest {
+        model: &model_path,
+        device: onnx::Device::Cpu,
+        fallback_to_cpu: false,
+        threads,
+    };
     let mut model = ActionModel::load(&request).unwrap();
-    let (m, t) = (model.persons.unwrap_or(1), model.frames.expect("a model with a fixed T"));
-    assert!(model.dynamic_batch, "batching needs a model with a dynamic batch dimension");
+    let (m, t) = (
+        model.persons.unwrap_or(1),
+        model.frames.expect("a model with a fixed T"),
+    );
+    assert!(
+        model.dynamic_batch,
+        "batching needs a model with a dynamic batch dimension"
+    );
     let per = m * t * 17 * 3;
-    println!("model {} (M = {m}, T = {t}), {threads} ORT thread(s), {rounds} rounds", model_path.display());
-    println!("{:>6} {:>14} {:>16} {:>8}", "tracks", "batched ms", "per-track ms", "speed-up");
+    println!(
+        "model {} (M = {m}, T = {t}), {threads} ORT thread(s), {rounds} rounds",
+        model_path.display()
+    );
+    println!(
+        "{:>6} {:>14} {:>16} {:>8}",
+        "tracks", "batched ms", "per-track ms", "speed-up"
+    );
     for n in [1usize, 5, 20] {
         // Deterministic pseudo-random skeletons in the normalised range.
-        let samples: Vec<f32> = (0..n * per).map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0).collect();
-        let batched = |model: &mut ActionModel| model.classify(&samples, n, m, t, OutputKind::Logits).unwrap();
+        let samples: Vec<f32> = (0..n * per)
+            .map(|i| ((i * 7919 % 1000) as f32 / 500.0) - 1.0)
+            .collect();
+        let batched = |model: &mut ActionModel| {
+            model
+                .classify(&samples, n, m, t, OutputKind::Logits)
+                .unwrap()
+        };
         let single = |model: &mut ActionModel| {
-            (0..n).flat_map(|i| model.classify(&samples[i * per..(i + 1) * per], 1, m, t, OutputKind::Logits).unwrap()).collect::<Vec<_>>()
+            (0..n)
+                .flat_map(|i| {
+                    model
+                        .classify(
+                            &samples[i * per..(i + 1) * per],
+                            1,
+                            m,
+                            t,
+                            OutputKind::Logits,
+                        )
+                        .unwrap()
+                })
+                .collect::<Vec<_>>()
         };
         // Same results either way (warm-up too).
         let (a, b) = (batched(&mut model), single(&mut model));
-        let diff = a.iter().flatten().zip(b.iter().flatten()).map(|(x, y)| (x - y).abs()).fold(0.0f32, f32::max);
+        let diff = a
+            .iter()
+            .flatten()
+            .zip(b.iter().flatten())
+            .map(|(x, y)| (x - y).abs())
+            .fold(0.0f32, f32::max);
         assert!(diff < 1e-4, "batched and single results differ by {diff}");
         let (mut tb, mut ts) = (0.0, 0.0);
         for _ in 0..rounds {

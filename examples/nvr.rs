@@ -66,7 +66,11 @@ fn source(spec: &str) -> String {
         return format!("uridecodebin uri=\"{spec}\"");
     }
     let path = PathBuf::from(spec);
-    let path = if path.is_file() { path } else { recognizer::data_dir().join(spec) };
+    let path = if path.is_file() {
+        path
+    } else {
+        recognizer::data_dir().join(spec)
+    };
     format!("filesrc location=\"{}\" ! decodebin", path.display())
 }
 
@@ -90,19 +94,41 @@ struct CameraResult {
 /// Plays one camera to its end, printing its events as they arrive.
 fn run_camera(stream: String, pipeline: gst::Pipeline) -> CameraResult {
     let bus = pipeline.bus().unwrap();
-    let mut result = CameraResult { stream, frames: 0, batched: 0, events: 0, error: None };
+    let mut result = CameraResult {
+        stream,
+        frames: 0,
+        batched: 0,
+        events: 0,
+        error: None,
+    };
     if pipeline.set_state(gst::State::Playing).is_err() {
         // The reason is an error message on the bus.
         let reason = bus
             .timed_pop_filtered(gst::ClockTime::from_seconds(5), &[gst::MessageType::Error])
-            .and_then(|m| if let gst::MessageView::Error(e) = m.view() { Some(error_text(e)) } else { None });
-        result.error = Some(format!("could not start: {}", reason.unwrap_or_else(|| "no reason given".into())));
+            .and_then(|m| {
+                if let gst::MessageView::Error(e) = m.view() {
+                    Some(error_text(e))
+                } else {
+                    None
+                }
+            });
+        result.error = Some(format!(
+            "could not start: {}",
+            reason.unwrap_or_else(|| "no reason given".into())
+        ));
     }
     while result.error.is_none() {
-        let Some(message) = bus.timed_pop(gst::ClockTime::NONE) else { break };
+        let Some(message) = bus.timed_pop(gst::ClockTime::NONE) else {
+            break;
+        };
         match message.view() {
             gst::MessageView::Element(element) => {
-                let Some(event) = element.structure().filter(|s| s.name() == "recognizer-event") else { continue };
+                let Some(event) = element
+                    .structure()
+                    .filter(|s| s.name() == "recognizer-event")
+                else {
+                    continue;
+                };
                 result.events += 1;
                 let start_ns = event.get::<u64>("start-pts").unwrap_or(0);
                 println!(
@@ -153,11 +179,17 @@ fn main() {
             thread::spawn(move || run_camera(stream, pipeline))
         })
         .collect();
-    let results: Vec<CameraResult> = cameras.into_iter().map(|c| c.join().expect("camera thread")).collect();
+    let results: Vec<CameraResult> = cameras
+        .into_iter()
+        .map(|c| c.join().expect("camera thread"))
+        .collect();
     let mut failed = false;
     for r in &results {
         match &r.error {
-            None => println!("nvr: {} {} frames ({} in shared calls), {} events", r.stream, r.frames, r.batched, r.events),
+            None => println!(
+                "nvr: {} {} frames ({} in shared calls), {} events",
+                r.stream, r.frames, r.batched, r.events
+            ),
             Some(e) => {
                 failed = true;
                 println!("nvr: {} failed: {e}", r.stream);

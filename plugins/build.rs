@@ -4,5 +4,8 @@ fn main() {
     // the user exporting anything (ORT_DYLIB_PATH still wins when set).
     let manifest = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let ort_dir = manifest.parent().unwrap().join(".ort").join("lib");
-    println!("cargo:rustc-env=RECOGNIZER_SETUP_ORT_DIR={}", ort_dir.display());
+    println!(
+        "cargo:rustc-env=RECOGNIZER_SETUP_ORT_DIR={}",
+        ort_dir.display()
+    );
 }

@@ -10,7 +10,6 @@ use std::{
 use gst::prelude::*;
 use recognizer_meta::{Person, PoseMeta, PoseMetaFlags};
 
-
 /// The data directory with `models/` and `media/`: `RECOGNIZER_DATA`, else `../shared` beside
 /// the repository.
 pub fn data_dir() -> PathBuf {
@@ -67,7 +66,11 @@ pub fn median(mut values: Vec<f64>) -> f64 {
 pub fn resident_kib() -> u64 {
     std::fs::read_to_string("/proc/self/status")
         .ok()
-        .and_then(|s| s.lines().find(|l| l.starts_with("VmRSS:")).and_then(|l| l.split_whitespace().nth(1)?.parse().ok()))
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmRSS:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse().ok())
+        })
         .unwrap_or(0)
 }
 
@@ -110,7 +113,11 @@ pub struct PipelineError {
 
 impl std::fmt::Display for PipelineError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        write!(f, "{} ({:?}) from {:?}", self.message, self.debug, self.source)
+        write!(
+            f,
+            "{} ({:?}) from {:?}",
+            self.message, self.debug, self.source
+        )
     }
 }
 
@@ -122,7 +129,11 @@ pub const PIPELINE_GUARD: gst::ClockTime = gst::ClockTime::from_seconds(900);
 pub fn collect_frames(description: &str) -> Result<Vec<Frame>, PipelineError> {
     init();
     let pipeline = gst::parse::launch(description)
-        .map_err(|e| PipelineError { message: e.to_string(), debug: None, source: None })?
+        .map_err(|e| PipelineError {
+            message: e.to_string(),
+            debug: None,
+            source: None,
+        })?
         .downcast::<gst::Pipeline>()
         .expect("a pipeline description");
     collect_frames_in(&pipeline, &["sink"]).map(|mut frames| frames.remove(0))
@@ -131,17 +142,33 @@ pub fn collect_frames(description: &str) -> Result<Vec<Frame>, PipelineError> {
 /// Runs `pipeline` to EOS and returns every frame's metadata at each of the appsinks named in
 /// `sinks`, or the first error posted on the bus. The pipeline (and its elements' read-only
 /// figures) stay for the caller to inspect.
-pub fn collect_frames_in(pipeline: &gst::Pipeline, sinks: &[&str]) -> Result<Vec<Vec<Frame>>, PipelineError> {
-    let collected: Vec<_> = sinks.iter().map(|name| collect_at(pipeline, name)).collect();
+pub fn collect_frames_in(
+    pipeline: &gst::Pipeline,
+    sinks: &[&str],
+) -> Result<Vec<Vec<Frame>>, PipelineError> {
+    let collected: Vec<_> = sinks
+        .iter()
+        .map(|name| collect_at(pipeline, name))
+        .collect();
     let result = run_to_eos(pipeline);
-    let frames = collected.iter().map(|frames| std::mem::take(&mut *frames.lock().unwrap())).collect();
+    let frames = collected
+        .iter()
+        .map(|frames| std::mem::take(&mut *frames.lock().unwrap()))
+        .collect();
     result.map(|_| frames)
 }
 
 /// Stores the metadata of every frame reaching the appsink `name`.
-fn collect_at(pipeline: &gst::Pipeline, name: &str) -> std::sync::Arc<std::sync::Mutex<Vec<Frame>>> {
-    let sink = pipeline.by_name(name).unwrap_or_else(|| panic!("the pipeline needs an appsink named {name}"));
-    let sink = sink.downcast::<gst_app::AppSink>().unwrap_or_else(|_| panic!("{name} must be an appsink"));
+fn collect_at(
+    pipeline: &gst::Pipeline,
+    name: &str,
+) -> std::sync::Arc<std::sync::Mutex<Vec<Frame>>> {
+    let sink = pipeline
+        .by_name(name)
+        .unwrap_or_else(|| panic!("the pipeline needs an appsink named {name}"));
+    let sink = sink
+        .downcast::<gst_app::AppSink>()
+        .unwrap_or_else(|_| panic!("{name} must be an appsink"));
     sink.set_property("sync", false);
     let frames = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let collected = frames.clone();
@@ -153,7 +180,12 @@ fn collect_at(pipeline: &gst::Pipeline, name: &str) -> std::sync::Arc<std::sync:
                 let (width, height) = sample
                     .caps()
                     .and_then(|c| c.structure(0))
-                    .map(|s| (s.get::<i32>("width").unwrap_or(0) as u32, s.get::<i32>("height").unwrap_or(0) as u32))
+                    .map(|s| {
+                        (
+                            s.get::<i32>("width").unwrap_or(0) as u32,
+                            s.get::<i32>("height").unwrap_or(0) as u32,
+                        )
+                    })
                     .unwrap_or((0, 0));
                 let meta = buffer.meta::<PoseMeta>();
                 collected.lock().unwrap().push(Frame {
@@ -177,11 +209,18 @@ pub fn run_to_eos(pipeline: &gst::Pipeline) -> Result<Vec<String>, PipelineError
 }
 
 /// [`run_to_eos`] with another hang guard (live sources).
-pub fn run_to_eos_within(pipeline: &gst::Pipeline, guard: gst::ClockTime) -> Result<Vec<String>, PipelineError> {
+pub fn run_to_eos_within(
+    pipeline: &gst::Pipeline,
+    guard: gst::ClockTime,
+) -> Result<Vec<String>, PipelineError> {
     let bus = pipeline.bus().unwrap();
     let started = pipeline.set_state(gst::State::Playing);
     let mut warnings = Vec::new();
-    let mut result = Err(PipelineError { message: "pipeline did not finish within the guard time".into(), debug: None, source: None });
+    let mut result = Err(PipelineError {
+        message: "pipeline did not finish within the guard time".into(),
+        debug: None,
+        source: None,
+    });
     if started.is_ok() || bus.have_pending() {
         while let Some(msg) = bus.timed_pop(guard) {
             match msg.view() {
@@ -213,7 +252,8 @@ pub fn run_to_eos_within(pipeline: &gst::Pipeline, guard: gst::ClockTime) -> Res
 
 /// COCO keypoint sigmas (COCO-17 order), from the COCO evaluation.
 pub const COCO_SIGMAS: [f32; 17] = [
-    0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107, 0.087, 0.087, 0.089, 0.089,
+    0.026, 0.025, 0.025, 0.035, 0.035, 0.079, 0.079, 0.072, 0.072, 0.062, 0.062, 0.107, 0.107,
+    0.087, 0.087, 0.089, 0.089,
 ];
 
 /// Object keypoint similarity of a prediction to a ground-truth person as in COCO's
@@ -223,7 +263,11 @@ pub fn oks(gt_keypoints: &[f32], gt_area: f32, predicted: &Person) -> f32 {
     let mut sum = 0.0;
     let mut count = 0;
     for (k, sigma) in COCO_SIGMAS.iter().enumerate() {
-        let (gx, gy, visible) = (gt_keypoints[3 * k], gt_keypoints[3 * k + 1], gt_keypoints[3 * k + 2]);
+        let (gx, gy, visible) = (
+            gt_keypoints[3 * k],
+            gt_keypoints[3 * k + 1],
+            gt_keypoints[3 * k + 2],
+        );
         if visible <= 0.0 {
             continue;
         }
@@ -241,12 +285,18 @@ pub fn oks(gt_keypoints: &[f32], gt_area: f32, predicted: &Person) -> f32 {
 pub fn pipeline_description(name: &str, variables: &[(&str, &str)]) -> String {
     let path = project_path("pipelines").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut description: String =
-        text.lines().filter(|l| !l.trim_start().starts_with('#')).collect::<Vec<_>>().join(" ");
+    let mut description: String = text
+        .lines()
+        .filter(|l| !l.trim_start().starts_with('#'))
+        .collect::<Vec<_>>()
+        .join(" ");
     for (key, value) in variables {
         description = description.replace(&format!("${{{key}}}"), value);
     }
-    assert!(!description.contains("${"), "{name}: unfilled variables in {description}");
+    assert!(
+        !description.contains("${"),
+        "{name}: unfilled variables in {description}"
+    );
     description
 }
 
@@ -256,7 +306,10 @@ pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
     let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     text.lines()
         .enumerate()
-        .map(|(i, l)| serde_json::from_str(l).unwrap_or_else(|e| panic!("{} line {}: {e}", path.display(), i + 1)))
+        .map(|(i, l)| {
+            serde_json::from_str(l)
+                .unwrap_or_else(|e| panic!("{} line {}: {e}", path.display(), i + 1))
+        })
         .collect()
 }
 
@@ -280,7 +333,8 @@ pub fn id_consistency(frames: &[Vec<Person>], max_move: f32) -> (f64, usize, usi
             if let Some((_, b)) = best {
                 transitions += 1;
                 let ((ax, ay), (bx, by)) = (centre(a), centre(b));
-                if b.track().map(|t| t.id) == Some(track.id) && (ax - bx).hypot(ay - by) < max_move {
+                if b.track().map(|t| t.id) == Some(track.id) && (ax - bx).hypot(ay - by) < max_move
+                {
                     kept += 1;
                 }
             }
@@ -291,6 +345,10 @@ pub fn id_consistency(frames: &[Vec<Person>], max_move: f32) -> (f64, usize, usi
             ids.insert(t.id);
         }
     }
-    let share = if transitions == 0 { 0.0 } else { kept as f64 / transitions as f64 };
+    let share = if transitions == 0 {
+        0.0
+    } else {
+        kept as f64 / transitions as f64
+    };
     (share, ids.len(), transitions)
 }

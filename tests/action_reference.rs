@@ -12,7 +12,9 @@ use std::path::{Path, PathBuf};
 use gst::prelude::*;
 use gstrecognizer::action_model::{ActionModel, OutputKind};
 use recognizer::{data_dir, launch};
-use recognizer_core::action::{Normalization, Pose, Schedule, TrackFrame, TrackWindows, WindowSpec};
+use recognizer_core::action::{
+    Normalization, Pose, Schedule, TrackFrame, TrackWindows, WindowSpec,
+};
 use recognizer_meta::{Keypoint, Person, PoseMeta, PoseMetaFlags, Track, TrackState};
 use serde_json::Value;
 
@@ -37,7 +39,11 @@ fn fixtures(kind: &str) -> Vec<(PathBuf, Value)> {
 fn model_path(fixture: &Value) -> PathBuf {
     let rel = fixture["model"].as_str().unwrap();
     let in_repo = Path::new(env!("CARGO_MANIFEST_DIR")).join(rel);
-    if in_repo.is_file() { in_repo } else { data_dir().join(rel) }
+    if in_repo.is_file() {
+        in_repo
+    } else {
+        data_dir().join(rel)
+    }
 }
 
 fn pose(v: &Value) -> Pose {
@@ -51,12 +57,19 @@ fn pose(v: &Value) -> Pose {
 }
 
 fn floats(v: &Value) -> Vec<f32> {
-    v.as_array().unwrap().iter().map(|x| x.as_f64().unwrap() as f32).collect()
+    v.as_array()
+        .unwrap()
+        .iter()
+        .map(|x| x.as_f64().unwrap() as f32)
+        .collect()
 }
 
 fn max_diff(a: &[f32], b: &[f32]) -> f32 {
     assert_eq!(a.len(), b.len());
-    a.iter().zip(b).map(|(x, y)| (x - y).abs()).fold(0.0, f32::max)
+    a.iter()
+        .zip(b)
+        .map(|(x, y)| (x - y).abs())
+        .fold(0.0, f32::max)
 }
 
 /// One frame's tracked persons as the element sees them.
@@ -80,7 +93,11 @@ fn frames(fixture: &Value) -> Vec<FixtureFrame> {
                 .iter()
                 .map(|p| {
                     let b = floats(&p["bbox"]);
-                    (p["track_id"].as_u64().unwrap(), [b[0], b[1], b[2], b[3]], pose(&p["keypoints"]))
+                    (
+                        p["track_id"].as_u64().unwrap(),
+                        [b[0], b[1], b[2], b[3]],
+                        pose(&p["keypoints"]),
+                    )
                 })
                 .collect(),
         })
@@ -90,7 +107,12 @@ fn frames(fixture: &Value) -> Vec<FixtureFrame> {
 fn spec_of(fixture: &Value) -> (WindowSpec, Schedule) {
     let normalization: Normalization = fixture["normalization"].as_str().unwrap().parse().unwrap();
     let window = fixture["window"].as_u64().unwrap() as usize;
-    let spec = WindowSpec { frames: window, persons: fixture["persons"].as_u64().unwrap() as usize, normalization, min_joint_score: 0.01 };
+    let spec = WindowSpec {
+        frames: window,
+        persons: fixture["persons"].as_u64().unwrap() as usize,
+        normalization,
+        min_joint_score: 0.01,
+    };
     let schedule = Schedule {
         window,
         stride: fixture["stride"].as_u64().unwrap() as usize,
@@ -132,12 +154,26 @@ fn schedule_fixtures_through_the_core() {
                                 .map(|o| o.2)
                         })
                         .flatten();
-                    (*id, TrackFrame { pose: *p, other, width: frame.width, height: frame.height })
+                    (
+                        *id,
+                        TrackFrame {
+                            pose: *p,
+                            other,
+                            width: frame.width,
+                            height: frame.height,
+                        },
+                    )
                 })
                 .collect();
             let due = windows.push_frame(&present);
-            let want: Vec<&Value> = expected.iter().filter(|e| e["frame"].as_u64() == Some(i as u64)).collect();
-            let want_ids: Vec<u64> = want.iter().map(|e| e["track_id"].as_u64().unwrap()).collect();
+            let want: Vec<&Value> = expected
+                .iter()
+                .filter(|e| e["frame"].as_u64() == Some(i as u64))
+                .collect();
+            let want_ids: Vec<u64> = want
+                .iter()
+                .map(|e| e["track_id"].as_u64().unwrap())
+                .collect();
             assert_eq!(due, want_ids, "{}: frame {i}: tracks due", path.display());
             if due.is_empty() {
                 continue;
@@ -145,19 +181,48 @@ fn schedule_fixtures_through_the_core() {
             let per = spec.sample_len();
             let mut batch = vec![0.0; due.len() * per];
             for (n, id) in due.iter().enumerate() {
-                spec.fill_sample(windows.frames(*id).unwrap().iter(), &mut batch[n * per..(n + 1) * per]);
+                spec.fill_sample(
+                    windows.frames(*id).unwrap().iter(),
+                    &mut batch[n * per..(n + 1) * per],
+                );
             }
-            let rows = model.classify(&batch, due.len(), spec.persons, spec.frames, OutputKind::Logits).unwrap();
+            let rows = model
+                .classify(
+                    &batch,
+                    due.len(),
+                    spec.persons,
+                    spec.frames,
+                    OutputKind::Logits,
+                )
+                .unwrap();
             for ((id, row), e) in due.iter().zip(&rows).zip(&want) {
-                assert_eq!(windows.frames(*id).unwrap().len() as u64, e["window"].as_u64().unwrap());
+                assert_eq!(
+                    windows.frames(*id).unwrap().len() as u64,
+                    e["window"].as_u64().unwrap()
+                );
                 worst = worst.max(max_diff(row, &floats(&e["scores"])));
                 checked += 1;
-                windows.set_action(*id, recognizer_core::action::TrackAction { class_id: 0, score: 0.0, window: 0, window_end: None });
+                windows.set_action(
+                    *id,
+                    recognizer_core::action::TrackAction {
+                        class_id: 0,
+                        score: 0.0,
+                        window: 0,
+                        window_end: None,
+                    },
+                );
             }
         }
-        println!("{}: {checked} windows, max abs score difference {worst:.2e}", path.display());
+        println!(
+            "{}: {checked} windows, max abs score difference {worst:.2e}",
+            path.display()
+        );
         assert_eq!(checked, expected.len());
-        assert!(worst <= TOLERANCE, "{}: scores differ by {worst:e}", path.display());
+        assert!(
+            worst <= TOLERANCE,
+            "{}: scores differ by {worst:e}",
+            path.display()
+        );
     }
 }
 
@@ -170,8 +235,11 @@ fn schedule_fixtures_through_the_element() {
         let (spec, schedule) = spec_of(&fixture);
         let frames = frames(&fixture);
         let (w, h) = (frames[0].width as u32, frames[0].height as u32);
-        let labels: String = (0..fixture["expected"][0]["scores"].as_array().unwrap().len()).map(|k| format!("class{k}\n")).collect();
-        let labels_path = std::env::temp_dir().join(format!("recognizer-labels-{}.txt", std::process::id()));
+        let labels: String = (0..fixture["expected"][0]["scores"].as_array().unwrap().len())
+            .map(|k| format!("class{k}\n"))
+            .collect();
+        let labels_path =
+            std::env::temp_dir().join(format!("recognizer-labels-{}.txt", std::process::id()));
         std::fs::write(&labels_path, labels).unwrap();
         let normalization = match spec.normalization {
             Normalization::Frame => "frame",
@@ -188,8 +256,16 @@ fn schedule_fixtures_through_the_element() {
             schedule.min_frames,
             spec.persons
         ));
-        let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
-        let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
+        let src = pipeline
+            .by_name("src")
+            .unwrap()
+            .downcast::<gst_app::AppSrc>()
+            .unwrap();
+        let sink = pipeline
+            .by_name("sink")
+            .unwrap()
+            .downcast::<gst_app::AppSink>()
+            .unwrap();
         pipeline.set_state(gst::State::Playing).unwrap();
         let (mut checked, mut worst) = (0usize, 0.0f32);
         for (i, frame) in frames.iter().enumerate() {
@@ -203,10 +279,18 @@ fn schedule_fixtures_through_the_element() {
                     .map(|(id, bbox, p)| {
                         let mut kps = [Keypoint::default(); 17];
                         for (k, j) in kps.iter_mut().zip(p) {
-                            *k = Keypoint { x: j[0], y: j[1], score: j[2] };
+                            *k = Keypoint {
+                                x: j[0],
+                                y: j[1],
+                                score: j[2],
+                            };
                         }
                         let mut person = Person::new(*bbox, 0.9, kps);
-                        person.set_track(Some(Track { id: *id, state: TrackState::Tracked, age: i as u32 }));
+                        person.set_track(Some(Track {
+                            id: *id,
+                            state: TrackState::Tracked,
+                            age: i as u32,
+                        }));
                         person
                     })
                     .collect();
@@ -214,13 +298,38 @@ fn schedule_fixtures_through_the_element() {
             }
             src.push_buffer(buffer).unwrap();
             let sample = sink.pull_sample().unwrap();
-            let persons = sample.buffer().unwrap().meta::<PoseMeta>().unwrap().persons().to_vec();
-            for e in fixture["expected"].as_array().unwrap().iter().filter(|e| e["frame"].as_u64() == Some(i as u64)) {
+            let persons = sample
+                .buffer()
+                .unwrap()
+                .meta::<PoseMeta>()
+                .unwrap()
+                .persons()
+                .to_vec();
+            for e in fixture["expected"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["frame"].as_u64() == Some(i as u64))
+            {
                 let id = e["track_id"].as_u64().unwrap();
-                let action = persons.iter().find(|p| p.track().unwrap().id == id).and_then(|p| p.action()).expect("classified track");
+                let action = persons
+                    .iter()
+                    .find(|p| p.track().unwrap().id == id)
+                    .and_then(|p| p.action())
+                    .expect("classified track");
                 let scores = floats(&e["scores"]);
-                let (best, best_score) = scores.iter().copied().enumerate().max_by(|a, b| a.1.total_cmp(&b.1)).unwrap();
-                assert_eq!(action.class_id as usize, best, "{}: frame {i} track {id}", path.display());
+                let (best, best_score) = scores
+                    .iter()
+                    .copied()
+                    .enumerate()
+                    .max_by(|a, b| a.1.total_cmp(&b.1))
+                    .unwrap();
+                assert_eq!(
+                    action.class_id as usize,
+                    best,
+                    "{}: frame {i} track {id}",
+                    path.display()
+                );
                 assert_eq!(action.window as u64, e["window"].as_u64().unwrap());
                 worst = worst.max((action.score - best_score).abs());
                 checked += 1;
@@ -228,7 +337,10 @@ fn schedule_fixtures_through_the_element() {
         }
         src.end_of_stream().unwrap();
         pipeline.set_state(gst::State::Null).unwrap();
-        println!("{}: element matched {checked} classifications, max abs score difference {worst:.2e}", path.display());
+        println!(
+            "{}: element matched {checked} classifications, max abs score difference {worst:.2e}",
+            path.display()
+        );
         assert!(checked > 0 && worst <= TOLERANCE);
     }
 }
@@ -237,19 +349,43 @@ fn schedule_fixtures_through_the_element() {
 #[test]
 fn window_fixtures_through_the_core() {
     let all = fixtures("windows");
-    assert!(!all.is_empty(), "no window fixtures in tests/fixtures/stgcn");
+    assert!(
+        !all.is_empty(),
+        "no window fixtures in tests/fixtures/stgcn"
+    );
     for (path, fixture) in all {
         let mut model = ActionModel::load_cpu(&model_path(&fixture)).unwrap();
         let t = fixture["T"].as_u64().unwrap() as usize;
-        let normalization: Normalization = fixture["normalization"].as_str().unwrap().parse().unwrap();
-        let spec = WindowSpec { frames: t, persons: 1, normalization, min_joint_score: 0.01 };
+        let normalization: Normalization =
+            fixture["normalization"].as_str().unwrap().parse().unwrap();
+        let spec = WindowSpec {
+            frames: t,
+            persons: 1,
+            normalization,
+            min_joint_score: 0.01,
+        };
         let windows = fixture["windows"].as_array().unwrap();
         let mut batch = vec![0.0; windows.len() * spec.sample_len()];
         for (n, w) in windows.iter().enumerate() {
-            let (width, height) = (w["width"].as_f64().unwrap() as f32, w["height"].as_f64().unwrap() as f32);
-            let frames: Vec<TrackFrame> =
-                w["frames"].as_array().unwrap().iter().map(|f| TrackFrame { pose: pose(f), other: None, width, height }).collect();
-            spec.fill_sample(frames.iter(), &mut batch[n * spec.sample_len()..(n + 1) * spec.sample_len()]);
+            let (width, height) = (
+                w["width"].as_f64().unwrap() as f32,
+                w["height"].as_f64().unwrap() as f32,
+            );
+            let frames: Vec<TrackFrame> = w["frames"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|f| TrackFrame {
+                    pose: pose(f),
+                    other: None,
+                    width,
+                    height,
+                })
+                .collect();
+            spec.fill_sample(
+                frames.iter(),
+                &mut batch[n * spec.sample_len()..(n + 1) * spec.sample_len()],
+            );
         }
         let output = model.output_kind.unwrap_or(OutputKind::Logits);
         let rows = model.classify(&batch, windows.len(), 1, t, output).unwrap();
@@ -258,7 +394,15 @@ fn window_fixtures_through_the_core() {
             .zip(fixture["expected"].as_array().unwrap())
             .map(|(row, e)| max_diff(row, &floats(e)))
             .fold(0.0f32, f32::max);
-        println!("{}: {} windows, max abs score difference {worst:.2e}", path.display(), windows.len());
-        assert!(worst <= TOLERANCE, "{}: scores differ by {worst:e}", path.display());
+        println!(
+            "{}: {} windows, max abs score difference {worst:.2e}",
+            path.display(),
+            windows.len()
+        );
+        assert!(
+            worst <= TOLERANCE,
+            "{}: scores differ by {worst:e}",
+            path.display()
+        );
     }
 }

@@ -1,7 +1,7 @@
 //! Bad input gets a clear element error, not a panic or a hang.
 
 use gst::prelude::*;
-use recognizer::{collect_frames, data, rtmo_model, PipelineError};
+use recognizer::{PipelineError, collect_frames, data, rtmo_model};
 
 fn run_pose(properties: &str) -> Result<Vec<recognizer::Frame>, PipelineError> {
     collect_frames(&format!(
@@ -14,25 +14,47 @@ fn expect_error(properties: &str, needles: &[&str]) {
     let err = run_pose(properties).expect_err("the pipeline must fail");
     let text = format!("{} {}", err.message, err.debug.clone().unwrap_or_default());
     println!("{properties}: {text}");
-    assert!(err.source.as_deref().is_some_and(|s| s.contains("GstRtmoPose")), "error from {:?}", err.source);
+    assert!(
+        err.source
+            .as_deref()
+            .is_some_and(|s| s.contains("GstRtmoPose")),
+        "error from {:?}",
+        err.source
+    );
     for needle in needles {
-        assert!(text.contains(needle), "error '{text}' does not mention '{needle}'");
+        assert!(
+            text.contains(needle),
+            "error '{text}' does not mention '{needle}'"
+        );
     }
 }
 
 #[test]
 fn missing_model_file() {
-    expect_error("model=/nonexistent/pose.onnx", &["/nonexistent/pose.onnx", "does not exist"]);
+    expect_error(
+        "model=/nonexistent/pose.onnx",
+        &["/nonexistent/pose.onnx", "does not exist"],
+    );
 }
 
 /// In a `session-group` the element that loads the group's model reports the same errors.
 #[test]
 fn wrong_model_in_a_session_group() {
-    expect_error("model=/nonexistent/pose.onnx session-group=errors-missing", &["/nonexistent/pose.onnx", "does not exist"]);
+    expect_error(
+        "model=/nonexistent/pose.onnx session-group=errors-missing",
+        &["/nonexistent/pose.onnx", "does not exist"],
+    );
     let stgcn = data("models/contract/stgcnpp_ntu60-shape_random-weights.onnx");
     expect_error(
-        &format!("model=\"{}\" session-group=errors-contract", stgcn.display()),
-        &["stgcnpp_ntu60-shape_random-weights.onnx", "not a pose model", "expected RTMO"],
+        &format!(
+            "model=\"{}\" session-group=errors-contract",
+            stgcn.display()
+        ),
+        &[
+            "stgcnpp_ntu60-shape_random-weights.onnx",
+            "not a pose model",
+            "expected RTMO",
+        ],
     );
 }
 
@@ -44,7 +66,10 @@ fn no_model_set() {
 #[test]
 fn file_that_is_not_onnx() {
     let labels = data("models/contract/label_map_ntu60.txt");
-    expect_error(&format!("model=\"{}\"", labels.display()), &["label_map_ntu60.txt", "could not load", "ONNX model"]);
+    expect_error(
+        &format!("model=\"{}\"", labels.display()),
+        &["label_map_ntu60.txt", "could not load", "ONNX model"],
+    );
 }
 
 #[test]
@@ -52,24 +77,44 @@ fn model_of_another_contract() {
     let stgcn = data("models/contract/stgcnpp_ntu60-shape_random-weights.onnx");
     expect_error(
         &format!("model=\"{}\"", stgcn.display()),
-        &["stgcnpp_ntu60-shape_random-weights.onnx", "not a pose model", "expected RTMO", "keypoint [?,2,100,17,3] float32"],
+        &[
+            "stgcnpp_ntu60-shape_random-weights.onnx",
+            "not a pose model",
+            "expected RTMO",
+            "keypoint [?,2,100,17,3] float32",
+        ],
     );
 }
 
 #[test]
 fn forced_format_that_does_not_fit() {
-    expect_error(&format!("model=\"{}\" model-format=yolo-pose", rtmo_model().display()), &["model-format=yolo-pose"]);
+    expect_error(
+        &format!(
+            "model=\"{}\" model-format=yolo-pose",
+            rtmo_model().display()
+        ),
+        &["model-format=yolo-pose"],
+    );
 }
 
 #[test]
 fn invalid_device_string() {
-    expect_error(&format!("model=\"{}\" device=gpu0", rtmo_model().display()), &["invalid device 'gpu0'", "cuda:N"]);
+    expect_error(
+        &format!("model=\"{}\" device=gpu0", rtmo_model().display()),
+        &["invalid device 'gpu0'", "cuda:N"],
+    );
 }
 
 /// This machine has no CUDA (and the set-up installs the CPU build of ONNX Runtime).
 #[test]
 fn cuda_without_fallback_fails() {
-    expect_error(&format!("model=\"{}\" device=cuda fallback-to-cpu=false", rtmo_model().display()), &["cuda:0", "CUDA", "fallback-to-cpu"]);
+    expect_error(
+        &format!(
+            "model=\"{}\" device=cuda fallback-to-cpu=false",
+            rtmo_model().display()
+        ),
+        &["cuda:0", "CUDA", "fallback-to-cpu"],
+    );
 }
 
 #[test]
@@ -80,20 +125,34 @@ fn cuda_with_fallback_runs_on_cpu_and_says_so() {
         data("media/images/zidane.jpg").display(),
         rtmo_model().display()
     );
-    let pipeline = gst::parse::launch(&description).unwrap().downcast::<gst::Pipeline>().unwrap();
+    let pipeline = gst::parse::launch(&description)
+        .unwrap()
+        .downcast::<gst::Pipeline>()
+        .unwrap();
     let warnings = recognizer::run_to_eos(&pipeline).unwrap();
     let pose = pipeline.by_name("pose").unwrap();
-    assert_eq!(pose.property::<String>("execution-provider"), "CPUExecutionProvider");
+    assert_eq!(
+        pose.property::<String>("execution-provider"),
+        "CPUExecutionProvider"
+    );
     assert_eq!(pose.property::<u64>("inferences"), 1);
     assert!(
-        warnings.iter().any(|w| w.contains("Falling back to the CPU") && w.contains("CUDA")),
+        warnings
+            .iter()
+            .any(|w| w.contains("Falling back to the CPU") && w.contains("CUDA")),
         "the fallback must be announced with a warning message: {warnings:?}"
     );
 }
 
 #[test]
 fn unwritable_frame_log() {
-    let pipeline = recognizer::launch("videotestsrc num-buffers=1 ! eventsink frames-location=/nonexistent-dir/frames.jsonl");
+    let pipeline = recognizer::launch(
+        "videotestsrc num-buffers=1 ! eventsink frames-location=/nonexistent-dir/frames.jsonl",
+    );
     let err = recognizer::run_to_eos(&pipeline).expect_err("must fail");
-    assert!(err.message.contains("/nonexistent-dir/frames.jsonl") && err.message.contains("for writing"), "{err}");
+    assert!(
+        err.message.contains("/nonexistent-dir/frames.jsonl")
+            && err.message.contains("for writing"),
+        "{err}"
+    );
 }

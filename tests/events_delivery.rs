@@ -17,7 +17,13 @@ use gst::prelude::*;
 use support::*;
 
 fn spool_files(dir: &Path) -> usize {
-    std::fs::read_dir(dir).map(|it| it.filter_map(|e| e.ok()).filter(|e| e.path().extension().is_some_and(|x| x == "json")).count()).unwrap_or(0)
+    std::fs::read_dir(dir)
+        .map(|it| {
+            it.filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                .count()
+        })
+        .unwrap_or(0)
 }
 
 #[test]
@@ -40,7 +46,11 @@ fn webhook_delivers_each_event_with_the_auth_header() {
     wait_until("the spool to empty", || feed.spooled() == 0);
     assert_eq!(feed.sink.property::<u64>("delivered"), 10);
     // The property shows the file, never the secret.
-    assert_eq!(feed.sink.property::<Option<String>>("webhook-auth-header-file"), Some(token.display().to_string()));
+    assert_eq!(
+        feed.sink
+            .property::<Option<String>>("webhook-auth-header-file"),
+        Some(token.display().to_string())
+    );
     feed.stop();
 
     let validator = schema();
@@ -52,7 +62,10 @@ fn webhook_delivers_each_event_with_the_auth_header() {
         assert_eq!(r.header("Idempotency-Key").map(String::from), r.event_id());
         assert_valid(&validator, &serde_json::from_str(&r.body).unwrap());
     }
-    assert_eq!(server.delivered().into_iter().collect::<HashSet<_>>(), messages.ids());
+    assert_eq!(
+        server.delivered().into_iter().collect::<HashSet<_>>(),
+        messages.ids()
+    );
     assert_eq!(spool_files(&dir.join("spool/webhook")), 0);
     assert!(!messages.warnings.iter().any(|w| w.contains("s3cr3t")));
 }
@@ -80,7 +93,14 @@ fn webhook_survives_errors_and_timeouts() {
         feed.push(&[falling(t)]);
     }
     feed.wait_events(20);
-    wait_until("two unanswered attempts", || server.requests().iter().filter(|r| r.status.is_none()).count() >= 2);
+    wait_until("two unanswered attempts", || {
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.status.is_none())
+            .count()
+            >= 2
+    });
     assert_eq!(feed.spooled(), 20);
     // Back to normal: everything arrives.
     server.set_mode(Mode::Ok);
@@ -93,12 +113,21 @@ fn webhook_survives_errors_and_timeouts() {
     let delivered: HashSet<String> = server.delivered().into_iter().collect();
     assert_eq!(delivered, generated, "every event arrives at least once");
     let requests = server.requests();
-    let (failed, hung) =
-        (requests.iter().filter(|r| r.status == Some(500)).count(), requests.iter().filter(|r| r.status.is_none()).count());
-    println!("{} requests: {failed} answered 500, {hung} unanswered, {} delivered", requests.len(), server.delivered().len());
+    let (failed, hung) = (
+        requests.iter().filter(|r| r.status == Some(500)).count(),
+        requests.iter().filter(|r| r.status.is_none()).count(),
+    );
+    println!(
+        "{} requests: {failed} answered 500, {hung} unanswered, {} delivered",
+        requests.len(),
+        server.delivered().len()
+    );
     assert!(failed >= 3 && hung >= 2);
     assert!(
-        messages.warnings.iter().any(|w| w.contains("webhook: delivery failed")),
+        messages
+            .warnings
+            .iter()
+            .any(|w| w.contains("webhook: delivery failed")),
         "the outage is reported: {:?}",
         messages.warnings
     );
@@ -124,7 +153,9 @@ fn child_process() {
     let bus = feed.pipeline.bus().unwrap();
     let mut ids = Vec::new();
     while ids.len() < 8 {
-        let msg = bus.timed_pop(gst::ClockTime::from_seconds(GUARD.as_secs())).expect("events");
+        let msg = bus
+            .timed_pop(gst::ClockTime::from_seconds(GUARD.as_secs()))
+            .expect("events");
         if let gst::MessageView::Element(e) = msg.view()
             && let Some(s) = e.structure().filter(|s| s.name() == "recognizer-event")
         {
@@ -142,7 +173,12 @@ fn spool_replay_after_sigkill() {
     let spool = dir.join("spool");
     let down = format!("http://127.0.0.1:{}/events", free_port());
     let mut child = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_process", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("EVENTSINK_TEST_CHILD", "spool")
         .env("CHILD_SPOOL_DIR", &spool)
         .env("CHILD_URL", &down)
@@ -163,11 +199,19 @@ fn spool_replay_after_sigkill() {
     child.kill().unwrap(); // SIGKILL: no flush, no clean stop
     child.wait().unwrap();
     assert_eq!(spooled.len(), 8);
-    assert_eq!(spool_files(&spool.join("webhook")), 8, "every event is on disk");
+    assert_eq!(
+        spool_files(&spool.join("webhook")),
+        8,
+        "every event is on disk"
+    );
 
     // A new run with the same spool-dir: the old events go out first, then the new ones.
     let server = HttpServer::start(Mode::Ok);
-    let mut feed = Feed::new(&format!("labels=falling webhook-url={} spool-dir={}", server.url(), spool.display()));
+    let mut feed = Feed::new(&format!(
+        "labels=falling webhook-url={} spool-dir={}",
+        server.url(),
+        spool.display()
+    ));
     feed.play().unwrap();
     for t in 101..=103 {
         feed.push(&[falling(t)]);
@@ -183,8 +227,15 @@ fn spool_replay_after_sigkill() {
         }
     }
     assert_eq!(first_seen.len(), 11);
-    assert_eq!(first_seen[..8].iter().collect::<HashSet<_>>(), spooled.iter().collect::<HashSet<_>>(), "replayed first");
-    assert_eq!(first_seen[8..].iter().cloned().collect::<HashSet<_>>(), messages.ids());
+    assert_eq!(
+        first_seen[..8].iter().collect::<HashSet<_>>(),
+        spooled.iter().collect::<HashSet<_>>(),
+        "replayed first"
+    );
+    assert_eq!(
+        first_seen[8..].iter().cloned().collect::<HashSet<_>>(),
+        messages.ids()
+    );
     assert_eq!(spool_files(&spool.join("webhook")), 0);
     let validator = schema();
     for r in server.requests() {
@@ -203,12 +254,22 @@ fn mqtt_feed(broker: &Broker, dir: &Path, extra: &str) -> Feed {
 }
 
 fn check_received(sub: &Subscriber, generated: &HashSet<String>) {
-    wait_until("the subscriber to receive every event", || sub.ids().is_superset(generated));
+    wait_until("the subscriber to receive every event", || {
+        sub.ids().is_superset(generated)
+    });
     let text = sub.text();
     let received = ids_in_lines(&text);
     let distinct: HashSet<String> = received.iter().cloned().collect();
-    println!("{} events generated, {} messages received, {} distinct", generated.len(), received.len(), distinct.len());
-    assert_eq!(&distinct, generated, "the distinct event ids received are those generated");
+    println!(
+        "{} events generated, {} messages received, {} distinct",
+        generated.len(),
+        received.len(),
+        distinct.len()
+    );
+    assert_eq!(
+        &distinct, generated,
+        "the distinct event ids received are those generated"
+    );
     let validator = schema();
     for line in text.lines().filter(|l| l.starts_with('{')) {
         assert_valid(&validator, &serde_json::from_str(line).unwrap());
@@ -230,7 +291,11 @@ fn mqtt_broker_started_midway() {
         feed.push(&[falling(t)]);
     }
     feed.wait_events(10);
-    assert_eq!(feed.spooled(), 10, "the broker is down: all events wait in the spool");
+    assert_eq!(
+        feed.spooled(),
+        10,
+        "the broker is down: all events wait in the spool"
+    );
     broker.start();
     for t in 11..=20 {
         feed.push(&[falling(t)]);
@@ -255,13 +320,19 @@ fn mqtt_broker_stopped_and_restarted_during_the_run() {
     for t in 1..=10 {
         feed.push(&[falling(t)]);
     }
-    wait_until("the first events to be delivered", || feed.sink.property::<u64>("delivered") >= 10);
+    wait_until("the first events to be delivered", || {
+        feed.sink.property::<u64>("delivered") >= 10
+    });
     broker.stop();
     for t in 11..=20 {
         feed.push(&[falling(t)]);
     }
     feed.wait_events(20);
-    assert_eq!(feed.spooled(), 10, "the broker is down: the new events wait in the spool");
+    assert_eq!(
+        feed.spooled(),
+        10,
+        "the broker is down: the new events wait in the spool"
+    );
     broker.start();
     for t in 21..=30 {
         feed.push(&[falling(t)]);
@@ -309,7 +380,10 @@ fn webhook_over_https_verifies_the_server() {
     wait_until("the spool to empty", || trusted.spooled() == 0);
     trusted.stop();
     let generated: HashSet<String> = first.ids().union(&second.ids()).cloned().collect();
-    assert_eq!(server.delivered().into_iter().collect::<HashSet<_>>(), generated);
+    assert_eq!(
+        server.delivered().into_iter().collect::<HashSet<_>>(),
+        generated
+    );
     assert_eq!(generated.len(), 6);
 }
 
@@ -320,8 +394,18 @@ fn mqtt_credentials() {
     // The subscriber's listener stays anonymous; the element's needs a user and password.
     let auth_port = free_port();
     let passwords = dir.join("passwords");
-    let out = Command::new("mosquitto_passwd").arg("-b").arg("-c").arg(&passwords).args(["alice", "pa55 word"]).output().unwrap();
-    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let out = Command::new("mosquitto_passwd")
+        .arg("-b")
+        .arg("-c")
+        .arg(&passwords)
+        .args(["alice", "pa55 word"])
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     let conf_path = dir.join("broker/mosquitto.conf");
     let conf = std::fs::read_to_string(&conf_path).unwrap();
     std::fs::write(
@@ -356,7 +440,12 @@ fn mqtt_credentials() {
     assert_eq!(refused.sink.property::<u64>("delivered"), 0);
     assert_eq!(spool_files(&dir.join("spool/mqtt")), 2);
     println!("warnings with a wrong password: {:?}", first.warnings);
-    assert!(!first.warnings.iter().any(|w| w.contains("not the password") || w.contains("pa55")));
+    assert!(
+        !first
+            .warnings
+            .iter()
+            .any(|w| w.contains("not the password") || w.contains("pa55"))
+    );
     drop(refused);
     // The right one: everything arrives.
     let mut accepted = Feed::new(&props(&right));
@@ -376,15 +465,65 @@ fn mqtt_credentials() {
 /// A CA and a server certificate for localhost / 127.0.0.1, made with the openssl command.
 fn make_certificates(dir: &Path) {
     let run = |args: &[&str]| {
-        let out = Command::new("openssl").args(args).current_dir(dir).output().expect("openssl");
-        assert!(out.status.success(), "openssl {args:?}: {}", String::from_utf8_lossy(&out.stderr));
+        let out = Command::new("openssl")
+            .args(args)
+            .current_dir(dir)
+            .output()
+            .expect("openssl");
+        assert!(
+            out.status.success(),
+            "openssl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     };
-    std::fs::write(dir.join("san.ext"), "subjectAltName=DNS:localhost,IP:127.0.0.1\n").unwrap();
-    run(&["req", "-x509", "-newkey", "rsa:2048", "-nodes", "-keyout", "ca.key", "-out", "ca.pem", "-days", "2", "-subj", "/CN=recognizer test CA"]);
-    run(&["req", "-newkey", "rsa:2048", "-nodes", "-keyout", "server.key", "-out", "server.csr", "-subj", "/CN=localhost"]);
+    std::fs::write(
+        dir.join("san.ext"),
+        "subjectAltName=DNS:localhost,IP:127.0.0.1\n",
+    )
+    .unwrap();
     run(&[
-        "x509", "-req", "-in", "server.csr", "-CA", "ca.pem", "-CAkey", "ca.key", "-CAcreateserial", "-out", "server.pem", "-days", "2",
-        "-extfile", "san.ext",
+        "req",
+        "-x509",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "ca.key",
+        "-out",
+        "ca.pem",
+        "-days",
+        "2",
+        "-subj",
+        "/CN=recognizer test CA",
+    ]);
+    run(&[
+        "req",
+        "-newkey",
+        "rsa:2048",
+        "-nodes",
+        "-keyout",
+        "server.key",
+        "-out",
+        "server.csr",
+        "-subj",
+        "/CN=localhost",
+    ]);
+    run(&[
+        "x509",
+        "-req",
+        "-in",
+        "server.csr",
+        "-CA",
+        "ca.pem",
+        "-CAkey",
+        "ca.key",
+        "-CAcreateserial",
+        "-out",
+        "server.pem",
+        "-days",
+        "2",
+        "-extfile",
+        "san.ext",
     ]);
 }
 
@@ -422,8 +561,15 @@ fn mqtt_over_tls_verifies_the_broker() {
     assert_eq!(untrusted.sink.property::<u64>("delivered"), 0);
     assert_eq!(spool_files(&dir.join("spool/mqtt")), 3);
     println!("warnings without the CA: {:?}", first.warnings);
-    if let Some(w) = first.warnings.iter().find(|w| w.contains("mqtt: delivery failed")) {
-        assert!(w.contains("certificate") || w.contains("Certificate"), "{w}");
+    if let Some(w) = first
+        .warnings
+        .iter()
+        .find(|w| w.contains("mqtt: delivery failed"))
+    {
+        assert!(
+            w.contains("certificate") || w.contains("Certificate"),
+            "{w}"
+        );
     }
     drop(untrusted);
     // With tls-ca-file: the spooled events and the new ones arrive.

@@ -42,7 +42,11 @@ fn onset_minimum_frames_cooldown_and_flicker() {
         let t1 = match f {
             0..=1 | 3..=5 => "falling",
             6..=40 => {
-                if f % 3 == 0 { "standing" } else { "falling" }
+                if f % 3 == 0 {
+                    "standing"
+                } else {
+                    "falling"
+                }
             }
             70..=72 => "falling",
             _ => "standing",
@@ -53,7 +57,12 @@ fn onset_minimum_frames_cooldown_and_flicker() {
             persons.push(person(2, "falling", 0.4, [300.0, 100.0, 400.0, 400.0]));
         }
         // Track 3: falls from frame 50 on.
-        persons.push(person(3, if f >= 50 { "falling" } else { "standing" }, 0.8, [400.0, 100.0, 500.0, 400.0]));
+        persons.push(person(
+            3,
+            if f >= 50 { "falling" } else { "standing" },
+            0.8,
+            [400.0, 100.0, 500.0, 400.0],
+        ));
         frames.push(persons);
     }
     let messages = run_frames(
@@ -64,7 +73,14 @@ fn onset_minimum_frames_cooldown_and_flicker() {
         ),
         &frames,
     );
-    assert_eq!(summary(&messages), vec![ev("fall", 1, 3, 5), ev("fall", 3, 50, 52), ev("fall", 1, 70, 72)]);
+    assert_eq!(
+        summary(&messages),
+        vec![
+            ev("fall", 1, 3, 5),
+            ev("fall", 3, 50, 52),
+            ev("fall", 1, 70, 72)
+        ]
+    );
 
     // The file holds the same events as the bus messages, each valid against the schema.
     let validator = schema();
@@ -72,18 +88,33 @@ fn onset_minimum_frames_cooldown_and_flicker() {
     assert_eq!(lines, messages.json());
     for (line, msg) in lines.iter().zip(&messages.events) {
         assert_valid(&validator, line);
-        assert_eq!(line["event_id"].as_str().unwrap(), msg.get::<&str>("event-id").unwrap());
+        assert_eq!(
+            line["event_id"].as_str().unwrap(),
+            msg.get::<&str>("event-id").unwrap()
+        );
         assert_eq!(line["label"], "falling");
         assert_eq!(line["class_id"], 42);
         assert_eq!(line["stream"], "cam0");
-        assert_eq!((line["width"].as_u64(), line["height"].as_u64()), (Some(640), Some(480)));
+        assert_eq!(
+            (line["width"].as_u64(), line["height"].as_u64()),
+            (Some(640), Some(480))
+        );
         assert_eq!(msg.get::<gst::Array>("bbox").unwrap().len(), 4);
         assert!((msg.get::<f64>("score").unwrap() - line["score"].as_f64().unwrap()).abs() < 1e-6);
     }
-    assert_eq!(lines[0]["bbox"], serde_json::json!([100.0, 100.0, 200.0, 400.0]));
+    assert_eq!(
+        lines[0]["bbox"],
+        serde_json::json!([100.0, 100.0, 200.0, 400.0])
+    );
     assert_eq!(messages.ids().len(), 3);
     // The frame log is still written, one line per frame.
-    assert_eq!(std::fs::read_to_string(&frames_log).unwrap().lines().count(), 100);
+    assert_eq!(
+        std::fs::read_to_string(&frames_log)
+            .unwrap()
+            .lines()
+            .count(),
+        100
+    );
 }
 
 #[test]
@@ -91,7 +122,11 @@ fn minimum_duration_in_milliseconds() {
     // 4 frames span 120 ms (too short); the long run fires once 200 ms have passed.
     let frames: Vec<Vec<Person>> = (0..30u64)
         .map(|f| {
-            let label = if f < 4 || (10..25).contains(&f) { "falling" } else { "standing" };
+            let label = if f < 4 || (10..25).contains(&f) {
+                "falling"
+            } else {
+                "standing"
+            };
             vec![person(7, label, 0.9, [100.0, 100.0, 200.0, 400.0])]
         })
         .collect();
@@ -104,12 +139,21 @@ fn zone_with_both_anchors() {
     // Lower half of the frame. The box's feet are in it (y 300 of 480), its centre is not.
     let inside_feet = [100.0, 100.0, 200.0, 300.0];
     let above = [300.0, 20.0, 400.0, 200.0];
-    let frames: Vec<Vec<Person>> =
-        (0..5).map(|_| vec![person(1, "falling", 0.9, inside_feet), person(2, "falling", 0.9, above)]).collect();
+    let frames: Vec<Vec<Person>> = (0..5)
+        .map(|_| {
+            vec![
+                person(1, "falling", 0.9, inside_feet),
+                person(2, "falling", 0.9, above),
+            ]
+        })
+        .collect();
     let zone = "zone=\"0,0.5 1,0.5 1,1 0,1\"";
     let feet = run_frames(&format!("labels=falling {zone}"), &frames);
     assert_eq!(summary(&feet), vec![ev("falling", 1, 0, 0)]);
-    let centre = run_frames(&format!("labels=falling {zone} zone-anchor=centre"), &frames);
+    let centre = run_frames(
+        &format!("labels=falling {zone} zone-anchor=centre"),
+        &frames,
+    );
     assert!(centre.events.is_empty(), "{:?}", summary(&centre));
 }
 
@@ -149,17 +193,34 @@ cooldown-ms = 0
     let frames: Vec<Vec<Person>> = (0..5u64)
         .map(|f| {
             let fight = if f % 2 == 0 { punch } else { "standing" };
-            vec![person(1, "falling", 0.9, [100.0, 100.0, 200.0, 400.0]), person(2, fight, 0.9, [300.0, 100.0, 400.0, 400.0])]
+            vec![
+                person(1, "falling", 0.9, [100.0, 100.0, 200.0, 400.0]),
+                person(2, fight, 0.9, [300.0, 100.0, 400.0, 400.0]),
+            ]
         })
         .collect();
-    let expected = vec![ev("fight", 2, 0, 0), ev("fall", 1, 0, 1), ev("fight", 2, 2, 2), ev("fight", 2, 4, 4)];
+    let expected = vec![
+        ev("fight", 2, 0, 0),
+        ev("fall", 1, 0, 1),
+        ev("fight", 2, 2, 2),
+        ev("fight", 2, 4, 4),
+    ];
     for file in [&toml, &json] {
         let messages = run_frames(&format!("rules-location={}", file.display()), &frames);
         assert_eq!(summary(&messages), expected, "{}", file.display());
     }
     // A property rule and a rules file together.
-    let both = run_frames(&format!("rules-location={} labels=standing cooldown-ms=0", toml.display()), &frames);
-    assert_eq!(summary(&both).iter().filter(|e| e.0 == "standing").count(), 2);
+    let both = run_frames(
+        &format!(
+            "rules-location={} labels=standing cooldown-ms=0",
+            toml.display()
+        ),
+        &frames,
+    );
+    assert_eq!(
+        summary(&both).iter().filter(|e| e.0 == "standing").count(),
+        2
+    );
 }
 
 #[test]
@@ -168,14 +229,25 @@ fn events_file_rotates_by_size_and_keeps_every_event() {
     let location = dir.join("events.jsonl");
     // One new track falling per frame: one event per frame.
     let frames: Vec<Vec<Person>> = (1..=20u64).map(|t| vec![falling(t)]).collect();
-    let messages = run_frames(&format!("labels=falling location={} max-size=2000 max-files=30", location.display()), &frames);
+    let messages = run_frames(
+        &format!(
+            "labels=falling location={} max-size=2000 max-files=30",
+            location.display()
+        ),
+        &frames,
+    );
     assert_eq!(messages.events.len(), 20);
     let mut ids = Vec::new();
     let mut files = 0;
     for entry in std::fs::read_dir(&dir).unwrap() {
         let path = entry.unwrap().path();
         let text = std::fs::read_to_string(&path).unwrap();
-        assert!(text.len() <= 2000, "{} has {} bytes", path.display(), text.len());
+        assert!(
+            text.len() <= 2000,
+            "{} has {} bytes",
+            path.display(),
+            text.len()
+        );
         ids.extend(ids_in_lines(&text));
         files += 1;
     }
@@ -198,7 +270,11 @@ fn schema_rejects_malformed_events() {
             }
             v => e[key] = v,
         }
-        assert!(!validator.is_valid(&e), "the schema accepts {key} = {}", e[key]);
+        assert!(
+            !validator.is_valid(&e),
+            "the schema accepts {key} = {}",
+            e[key]
+        );
     };
     broken("event_id", serde_json::Value::Null);
     broken("event_id", "not-a-uuid".into());
@@ -217,18 +293,30 @@ fn child_process() {
     }
     let frames: Vec<Vec<Person>> = (1..=4u64).map(|t| vec![falling(t)]).collect();
     let messages = run_frames("labels=falling stdout=true", &frames);
-    println!("CHILD-IDS {}", messages.ids().into_iter().collect::<Vec<_>>().join(","));
+    println!(
+        "CHILD-IDS {}",
+        messages.ids().into_iter().collect::<Vec<_>>().join(",")
+    );
 }
 
 #[test]
 fn stdout_sink() {
     let output = Command::new(std::env::current_exe().unwrap())
-        .args(["--exact", "child_process", "--nocapture", "--test-threads=1"])
+        .args([
+            "--exact",
+            "child_process",
+            "--nocapture",
+            "--test-threads=1",
+        ])
         .env("EVENTSINK_TEST_CHILD", "stdout")
         .output()
         .unwrap();
     let text = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "{text}\n{}", String::from_utf8_lossy(&output.stderr));
+    assert!(
+        output.status.success(),
+        "{text}\n{}",
+        String::from_utf8_lossy(&output.stderr)
+    );
     let printed: HashSet<String> = ids_in_lines(&text).into_iter().collect();
     let posted: HashSet<String> = text
         .lines()
@@ -246,7 +334,9 @@ fn stdout_sink() {
 
 fn start_error(properties: &str) -> String {
     let feed = Feed::new(properties);
-    let err = feed.play().expect_err(&format!("'{properties}' must not start"));
+    let err = feed
+        .play()
+        .expect_err(&format!("'{properties}' must not start"));
     println!("{properties}\n  -> {err}");
     err
 }
@@ -261,16 +351,35 @@ fn assert_mentions(err: &str, needles: &[&str]) {
 fn unknown_label_against_the_label_map() {
     let map = recognizer::data("models/contract/label_map_ntu60.txt");
     let err = start_error(&format!("labels=fall,falling label-map={}", map.display()));
-    assert_mentions(&err, &["unknown label 'fall'", "label_map_ntu60.txt", "60 labels", "exact"]);
+    assert_mentions(
+        &err,
+        &[
+            "unknown label 'fall'",
+            "label_map_ntu60.txt",
+            "60 labels",
+            "exact",
+        ],
+    );
     // With substring matching, 'fall' names a label of the map.
-    let feed = Feed::new(&format!("labels=fall label-match=contains label-map={}", map.display()));
+    let feed = Feed::new(&format!(
+        "labels=fall label-match=contains label-map={}",
+        map.display()
+    ));
     feed.play().unwrap();
     feed.stop();
     // Rules files are checked too.
     let dir = temp_dir("events-label-map");
     let rules = dir.join("rules.toml");
-    std::fs::write(&rules, "[[rules]]\ntype = \"fight\"\nlabels = [\"punching/slapping other person\", \"kicking\"]\n").unwrap();
-    let err = start_error(&format!("rules-location={} label-map={}", rules.display(), map.display()));
+    std::fs::write(
+        &rules,
+        "[[rules]]\ntype = \"fight\"\nlabels = [\"punching/slapping other person\", \"kicking\"]\n",
+    )
+    .unwrap();
+    let err = start_error(&format!(
+        "rules-location={} label-map={}",
+        rules.display(),
+        map.display()
+    ));
     assert_mentions(&err, &["rule 'fight'", "'kicking'"]);
 }
 
@@ -283,26 +392,59 @@ fn malformed_rules_files() {
         p
     };
     let syntax = write("syntax.toml", "[[rules]\ntype = \"fall\"\n");
-    assert_mentions(&start_error(&format!("rules-location={}", syntax.display())), &["syntax.toml", "invalid TOML"]);
-    let typo = write("typo.toml", "[[rules]]\ntype = \"fall\"\nlabels = \"falling\"\nmin-scor = 0.5\n");
-    assert_mentions(&start_error(&format!("rules-location={}", typo.display())), &["typo.toml", "min-scor"]);
-    let json = write("bad.json", "{\"rules\": [{\"type\": \"fall\", \"labels\": []}]}");
-    assert_mentions(&start_error(&format!("rules-location={}", json.display())), &["bad.json", "rule 'fall'", "label"]);
-    let zone = write("zone.toml", "[[rules]]\ntype = \"fall\"\nlabels = \"falling\"\nzone = [[0.0, 0.0], [1.5, 0.0], [0.0, 1.0]]\n");
-    assert_mentions(&start_error(&format!("rules-location={}", zone.display())), &["zone.toml", "[1.5, 0]"]);
-    assert_mentions(&start_error("rules-location=/nonexistent/rules.toml"), &["/nonexistent/rules.toml", "Could not read"]);
-    assert_mentions(&start_error("labels=falling zone=\"0,0 1\""), &["zone", "'1'"]);
+    assert_mentions(
+        &start_error(&format!("rules-location={}", syntax.display())),
+        &["syntax.toml", "invalid TOML"],
+    );
+    let typo = write(
+        "typo.toml",
+        "[[rules]]\ntype = \"fall\"\nlabels = \"falling\"\nmin-scor = 0.5\n",
+    );
+    assert_mentions(
+        &start_error(&format!("rules-location={}", typo.display())),
+        &["typo.toml", "min-scor"],
+    );
+    let json = write(
+        "bad.json",
+        "{\"rules\": [{\"type\": \"fall\", \"labels\": []}]}",
+    );
+    assert_mentions(
+        &start_error(&format!("rules-location={}", json.display())),
+        &["bad.json", "rule 'fall'", "label"],
+    );
+    let zone = write(
+        "zone.toml",
+        "[[rules]]\ntype = \"fall\"\nlabels = \"falling\"\nzone = [[0.0, 0.0], [1.5, 0.0], [0.0, 1.0]]\n",
+    );
+    assert_mentions(
+        &start_error(&format!("rules-location={}", zone.display())),
+        &["zone.toml", "[1.5, 0]"],
+    );
+    assert_mentions(
+        &start_error("rules-location=/nonexistent/rules.toml"),
+        &["/nonexistent/rules.toml", "Could not read"],
+    );
+    assert_mentions(
+        &start_error("labels=falling zone=\"0,0 1\""),
+        &["zone", "'1'"],
+    );
 }
 
 #[test]
 fn unwritable_locations() {
-    assert_mentions(&start_error("labels=falling location=/nonexistent-dir/events.jsonl"), &["/nonexistent-dir/events.jsonl"]);
+    assert_mentions(
+        &start_error("labels=falling location=/nonexistent-dir/events.jsonl"),
+        &["/nonexistent-dir/events.jsonl"],
+    );
     let dir = temp_dir("events-unwritable");
     let file = dir.join("a-file");
     std::fs::write(&file, "").unwrap();
     let spool = file.join("spool");
     assert_mentions(
-        &start_error(&format!("labels=falling webhook-url=http://127.0.0.1:9/ spool-dir={}", spool.display())),
+        &start_error(&format!(
+            "labels=falling webhook-url=http://127.0.0.1:9/ spool-dir={}",
+            spool.display()
+        )),
         &["spool-dir", &spool.display().to_string()],
     );
 }
@@ -311,27 +453,67 @@ fn unwritable_locations() {
 fn invalid_urls_and_missing_settings() {
     let dir = temp_dir("events-bad-urls");
     let spool = format!("spool-dir={}", dir.join("spool").display());
-    assert_mentions(&start_error(&format!("labels=falling webhook-url=ftp://host/x {spool}")), &["webhook-url 'ftp://host/x'", "http or https"]);
-    assert_mentions(&start_error(&format!("labels=falling webhook-url=\"http//host\" {spool}")), &["Invalid webhook-url 'http//host'"]);
-    assert_mentions(&start_error(&format!("labels=falling mqtt-url=http://host {spool}")), &["mqtt-url 'http://host'", "mqtt or mqtts"]);
-    assert_mentions(&start_error(&format!("labels=falling mqtt-url=mqtt://host:1883/x {spool}")), &["mqtt-url", "no path"]);
-    assert_mentions(&start_error(&format!("labels=falling mqtt-url=mqtt://host mqtt-topic=a/# {spool}")), &["mqtt-topic 'a/#'"]);
-    assert_mentions(&start_error("labels=falling webhook-url=http://127.0.0.1:9/"), &["spool-dir"]);
     assert_mentions(
-        &start_error(&format!("labels=falling webhook-url=http://127.0.0.1:9/ webhook-auth-header-env=RECOGNIZER_UNSET_VARIABLE {spool}")),
+        &start_error(&format!("labels=falling webhook-url=ftp://host/x {spool}")),
+        &["webhook-url 'ftp://host/x'", "http or https"],
+    );
+    assert_mentions(
+        &start_error(&format!(
+            "labels=falling webhook-url=\"http//host\" {spool}"
+        )),
+        &["Invalid webhook-url 'http//host'"],
+    );
+    assert_mentions(
+        &start_error(&format!("labels=falling mqtt-url=http://host {spool}")),
+        &["mqtt-url 'http://host'", "mqtt or mqtts"],
+    );
+    assert_mentions(
+        &start_error(&format!(
+            "labels=falling mqtt-url=mqtt://host:1883/x {spool}"
+        )),
+        &["mqtt-url", "no path"],
+    );
+    assert_mentions(
+        &start_error(&format!(
+            "labels=falling mqtt-url=mqtt://host mqtt-topic=a/# {spool}"
+        )),
+        &["mqtt-topic 'a/#'"],
+    );
+    assert_mentions(
+        &start_error("labels=falling webhook-url=http://127.0.0.1:9/"),
+        &["spool-dir"],
+    );
+    assert_mentions(
+        &start_error(&format!(
+            "labels=falling webhook-url=http://127.0.0.1:9/ webhook-auth-header-env=RECOGNIZER_UNSET_VARIABLE {spool}"
+        )),
         &["RECOGNIZER_UNSET_VARIABLE", "not set"],
     );
-    assert_mentions(&start_error(&format!("labels=falling mqtt-url=mqtts://host tls-ca-file=/nonexistent/ca.pem {spool}")), &["/nonexistent/ca.pem"]);
-    assert_mentions(&start_error("labels=falling min-frames=2 event-type=\"\" zone=\"0,0 1,0\""), &["at least 3 points"]);
+    assert_mentions(
+        &start_error(&format!(
+            "labels=falling mqtt-url=mqtts://host tls-ca-file=/nonexistent/ca.pem {spool}"
+        )),
+        &["/nonexistent/ca.pem"],
+    );
+    assert_mentions(
+        &start_error("labels=falling min-frames=2 event-type=\"\" zone=\"0,0 1,0\""),
+        &["at least 3 points"],
+    );
 }
 
 #[test]
 fn one_spool_dir_per_element() {
     let dir = temp_dir("events-spool-busy");
-    let props = format!("labels=falling webhook-url=http://127.0.0.1:9/ spool-dir={} flush-timeout-ms=0", dir.display());
+    let props = format!(
+        "labels=falling webhook-url=http://127.0.0.1:9/ spool-dir={} flush-timeout-ms=0",
+        dir.display()
+    );
     let first = Feed::new(&props);
     first.play().unwrap();
-    assert_mentions(&start_error(&props), &["in use by another eventsink", &dir.display().to_string()]);
+    assert_mentions(
+        &start_error(&props),
+        &["in use by another eventsink", &dir.display().to_string()],
+    );
     first.stop();
     // Free again once the first one stopped.
     let again = Feed::new(&props);
@@ -348,20 +530,30 @@ fn bus_messages_for_applications() {
     let mut feed = Feed::new("labels=falling stream=door");
     let seen = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
     let (s, sink) = (seen.clone(), feed.sink.clone());
-    feed.pipeline.bus().unwrap().set_sync_handler(move |_, msg| {
-        if let gst::MessageView::Element(e) = msg.view()
-            && let Some(st) = e.structure().filter(|st| st.name() == "recognizer-event")
-        {
-            let json: serde_json::Value = serde_json::from_str(st.get::<&str>("json").unwrap()).unwrap();
-            assert_eq!(json["event_id"].as_str().unwrap(), st.get::<&str>("event-id").unwrap());
-            assert_eq!(st.get::<&str>("stream").unwrap(), "door");
-            assert_eq!(st.get::<&str>("label").unwrap(), "falling");
-            assert_eq!(st.get::<u32>("class-id").unwrap(), 42);
-            assert!(st.get::<&str>("wallclock").unwrap().ends_with('Z'));
-            s.lock().unwrap().push((st.get::<u64>("track-id").unwrap(), sink.property::<u64>("events")));
-        }
-        gst::BusSyncReply::Pass
-    });
+    feed.pipeline
+        .bus()
+        .unwrap()
+        .set_sync_handler(move |_, msg| {
+            if let gst::MessageView::Element(e) = msg.view()
+                && let Some(st) = e.structure().filter(|st| st.name() == "recognizer-event")
+            {
+                let json: serde_json::Value =
+                    serde_json::from_str(st.get::<&str>("json").unwrap()).unwrap();
+                assert_eq!(
+                    json["event_id"].as_str().unwrap(),
+                    st.get::<&str>("event-id").unwrap()
+                );
+                assert_eq!(st.get::<&str>("stream").unwrap(), "door");
+                assert_eq!(st.get::<&str>("label").unwrap(), "falling");
+                assert_eq!(st.get::<u32>("class-id").unwrap(), 42);
+                assert!(st.get::<&str>("wallclock").unwrap().ends_with('Z'));
+                s.lock().unwrap().push((
+                    st.get::<u64>("track-id").unwrap(),
+                    sink.property::<u64>("events"),
+                ));
+            }
+            gst::BusSyncReply::Pass
+        });
     feed.play().unwrap();
     for t in 1..=3 {
         feed.push(&[falling(t)]);

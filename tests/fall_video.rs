@@ -9,7 +9,9 @@ mod support;
 
 use std::path::{Path, PathBuf};
 
-use recognizer::{collect_frames, data, launch, pipeline_description, read_jsonl, rtmo_model, run_to_eos};
+use recognizer::{
+    collect_frames, data, launch, pipeline_description, read_jsonl, rtmo_model, run_to_eos,
+};
 use recognizer_meta::FrameRecord;
 use support::{assert_valid, schema, temp_dir};
 
@@ -48,8 +50,14 @@ fn is_fall(label: &str) -> bool {
 fn labels_name_fall_classes_only() {
     let text = std::fs::read_to_string(fall_labels()).unwrap();
     let labels: Vec<&str> = text.lines().filter(|l| !l.trim().is_empty()).collect();
-    assert!(labels.iter().any(|l| is_fall(l)), "no fall class: {labels:?}");
-    assert!(labels.iter().any(|l| !is_fall(l)), "no other class: {labels:?}");
+    assert!(
+        labels.iter().any(|l| is_fall(l)),
+        "no fall class: {labels:?}"
+    );
+    assert!(
+        labels.iter().any(|l| !is_fall(l)),
+        "no other class: {labels:?}"
+    );
 }
 
 /// The main job's pipeline on the falling clip: the person is labelled as a fall once down, one
@@ -58,22 +66,42 @@ fn labels_name_fall_classes_only() {
 fn falling_person_gives_a_fall_event() {
     let out = temp_dir("fall-file-to-events");
     let video = data(FALLING);
-    run_fall_pipeline("file-to-events.pipeline", &out, &[("VIDEO", video.to_str().unwrap()), ("STREAM", "hall")]);
+    run_fall_pipeline(
+        "file-to-events.pipeline",
+        &out,
+        &[("VIDEO", video.to_str().unwrap()), ("STREAM", "hall")],
+    );
 
     let frames: Vec<FrameRecord> = read_jsonl(&out.join("frames.jsonl"));
     assert_eq!(frames.len(), 90);
     let fall_frames: Vec<u64> = frames
         .iter()
-        .filter(|f| f.persons.iter().any(|p| p.action.as_ref().is_some_and(|a| is_fall(&a.label))))
+        .filter(|f| {
+            f.persons
+                .iter()
+                .any(|p| p.action.as_ref().is_some_and(|a| is_fall(&a.label)))
+        })
         .map(|f| f.frame)
         .collect();
     println!("falling clip: labelled fall on frames {fall_frames:?}");
     // The person stands until about frame 48 and lies on the floor from about frame 56.
-    assert!(fall_frames.len() >= 3, "the falling person is labelled fall on {} frames", fall_frames.len());
-    assert!(fall_frames[0] >= 45, "labelled fall before falling, at frame {}", fall_frames[0]);
+    assert!(
+        fall_frames.len() >= 3,
+        "the falling person is labelled fall on {} frames",
+        fall_frames.len()
+    );
+    assert!(
+        fall_frames[0] >= 45,
+        "labelled fall before falling, at frame {}",
+        fall_frames[0]
+    );
 
     let events: Vec<serde_json::Value> = read_jsonl(&out.join("events.jsonl"));
-    println!("falling clip: {} fall event(s), first {}", events.len(), events[0]);
+    println!(
+        "falling clip: {} fall event(s), first {}",
+        events.len(),
+        events[0]
+    );
     assert!(!events.is_empty(), "no fall event");
     let validator = schema();
     for event in &events {
@@ -102,7 +130,13 @@ fn labels_over(video: &str) -> Vec<Vec<String>> {
     .unwrap();
     frames
         .iter()
-        .map(|f| f.persons.iter().flatten().filter_map(|p| p.action().map(|a| a.label)).collect())
+        .map(|f| {
+            f.persons
+                .iter()
+                .flatten()
+                .filter_map(|p| p.action().map(|a| a.label))
+                .collect()
+        })
         .collect()
 }
 
@@ -116,9 +150,15 @@ fn no_fall_in_everyday_clips() {
     ] {
         let labels = labels_over(video);
         let classified: usize = labels.iter().map(Vec::len).sum();
-        let falls: usize = labels.iter().map(|l| l.iter().filter(|s| is_fall(s)).count()).sum();
+        let falls: usize = labels
+            .iter()
+            .map(|l| l.iter().filter(|s| is_fall(s)).count())
+            .sum();
         println!("{video}: {classified} person-frames classified, {falls} labelled fall");
-        assert!(classified >= 50, "{video}: only {classified} person-frames classified");
+        assert!(
+            classified >= 50,
+            "{video}: only {classified} person-frames classified"
+        );
         assert_eq!(falls, 0, "{video}: someone labelled fall");
     }
 }
@@ -129,17 +169,38 @@ fn no_fall_in_everyday_clips() {
 fn two_cameras_pipeline() {
     let out = temp_dir("two-cameras");
     let (v0, v1) = (data(FALLING), data(DRINKING));
-    run_fall_pipeline("two-cameras.pipeline", &out, &[("VIDEO0", v0.to_str().unwrap()), ("VIDEO1", v1.to_str().unwrap())]);
+    run_fall_pipeline(
+        "two-cameras.pipeline",
+        &out,
+        &[
+            ("VIDEO0", v0.to_str().unwrap()),
+            ("VIDEO1", v1.to_str().unwrap()),
+        ],
+    );
     let e0: Vec<serde_json::Value> = read_jsonl(&out.join("events-cam0.jsonl"));
     let e1: Vec<serde_json::Value> = read_jsonl(&out.join("events-cam1.jsonl"));
-    println!("two cameras: {} events on cam0, {} on cam1", e0.len(), e1.len());
+    println!(
+        "two cameras: {} events on cam0, {} on cam1",
+        e0.len(),
+        e1.len()
+    );
     assert!(!e0.is_empty(), "no fall event on the falling camera");
-    assert!(e0.iter().all(|e| e["stream"] == "cam0" && e["type"] == "fall"), "{e0:?}");
-    assert!(e1.is_empty(), "a fall event on the drink-water camera: {e1:?}");
+    assert!(
+        e0.iter()
+            .all(|e| e["stream"] == "cam0" && e["type"] == "fall"),
+        "{e0:?}"
+    );
+    assert!(
+        e1.is_empty(),
+        "a fall event on the drink-water camera: {e1:?}"
+    );
     for (name, count) in [("frames-cam0.jsonl", 90), ("frames-cam1.jsonl", 103)] {
         let records: Vec<FrameRecord> = read_jsonl(&out.join(name));
         assert_eq!(records.len(), count, "{name}");
-        let first_id = records.iter().flat_map(|r| r.persons.iter().filter_map(|p| p.track_id)).next();
+        let first_id = records
+            .iter()
+            .flat_map(|r| r.persons.iter().filter_map(|p| p.track_id))
+            .next();
         assert_eq!(first_id, Some(1), "{name}: ids start at 1 per stream");
     }
 }

@@ -21,14 +21,22 @@ fn survives_tee_convert_and_scale() {
     assert_eq!((original.width, original.height), (810, 1080));
     assert_eq!((scaled.width, scaled.height), (405, 270));
     let before = original.persons.as_ref().unwrap();
-    let after = scaled.persons.as_ref().expect("metadata must survive tee, videoconvert and videoscale");
+    let after = scaled
+        .persons
+        .as_ref()
+        .expect("metadata must survive tee, videoconvert and videoscale");
     assert!(before.len() >= 4);
     assert_eq!(before.len(), after.len());
     let (sx, sy) = (0.5f32, 0.25f32);
     for (b, a) in before.iter().zip(after) {
         for i in 0..4 {
             let s = if i % 2 == 0 { sx } else { sy };
-            assert!((b.bbox[i] * s - a.bbox[i]).abs() < 1e-3, "bbox {:?} scaled to {:?}", b.bbox, a.bbox);
+            assert!(
+                (b.bbox[i] * s - a.bbox[i]).abs() < 1e-3,
+                "bbox {:?} scaled to {:?}",
+                b.bbox,
+                a.bbox
+            );
         }
         for (kb, ka) in b.keypoints.iter().zip(&a.keypoints) {
             assert!((kb.x * sx - ka.x).abs() < 1e-3 && (kb.y * sy - ka.y).abs() < 1e-3);

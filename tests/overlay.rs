@@ -10,12 +10,34 @@ const W: usize = 320;
 const H: usize = 240;
 
 fn person() -> Person {
-    let mut kps = [Keypoint { x: 0.0, y: 0.0, score: 0.0 }; 17];
-    kps[5] = Keypoint { x: 100.0, y: 100.0, score: 0.9 }; // left shoulder
-    kps[7] = Keypoint { x: 100.0, y: 150.0, score: 0.9 }; // left elbow
+    let mut kps = [Keypoint {
+        x: 0.0,
+        y: 0.0,
+        score: 0.0,
+    }; 17];
+    kps[5] = Keypoint {
+        x: 100.0,
+        y: 100.0,
+        score: 0.9,
+    }; // left shoulder
+    kps[7] = Keypoint {
+        x: 100.0,
+        y: 150.0,
+        score: 0.9,
+    }; // left elbow
     let mut p = Person::new([80.0, 60.0, 200.0, 220.0], 0.9, kps);
-    p.set_track(Some(Track { id: 4, state: TrackState::Tracked, age: 10 }));
-    p.set_action(Some(&Action { class_id: 1, label: "falling".into(), score: 0.9, window: 48, window_end_pts: None }));
+    p.set_track(Some(Track {
+        id: 4,
+        state: TrackState::Tracked,
+        age: 10,
+    }));
+    p.set_action(Some(&Action {
+        class_id: 1,
+        label: "falling".into(),
+        score: 0.9,
+        window: 48,
+        window_end_pts: None,
+    }));
     p
 }
 
@@ -25,9 +47,19 @@ fn overlay(format: &str, with_meta: bool) -> Vec<u8> {
         "appsrc name=src format=time caps=video/x-raw,format={format},width={W},height={H},framerate=30/1 ! \
          poseoverlay line-width=2 text-scale=2 ! appsink name=sink"
     ));
-    let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
-    let sink = pipeline.by_name("sink").unwrap().downcast::<gst_app::AppSink>().unwrap();
-    let info = gst_video::VideoInfo::builder(format.parse().unwrap(), W as u32, H as u32).build().unwrap();
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    let info = gst_video::VideoInfo::builder(format.parse().unwrap(), W as u32, H as u32)
+        .build()
+        .unwrap();
     let mut buffer = gst::Buffer::with_size(info.size()).unwrap();
     {
         let b = buffer.get_mut().unwrap();
@@ -62,15 +94,29 @@ fn draws_box_skeleton_and_label_in_bgrx() {
         [frame[at + 2], frame[at + 1], frame[at]]
     };
     let colour = track_colour(4);
-    assert_eq!(px(80, 140), colour, "left edge of the box in the track's colour");
+    assert_eq!(
+        px(80, 140),
+        colour,
+        "left edge of the box in the track's colour"
+    );
     assert_eq!(px(140, 220), colour, "bottom edge of the box");
     assert_eq!(px(100, 100), [255, 255, 255], "keypoint disc");
     assert_eq!(px(100, 125), colour, "skeleton edge shoulder-elbow");
-    assert_eq!(px(160, 180), [0, 0, 0], "inside the box, away from the skeleton: untouched");
+    assert_eq!(
+        px(160, 180),
+        [0, 0, 0],
+        "inside the box, away from the skeleton: untouched"
+    );
     // The label ("#4 falling 90%") sits on a band of the track's colour above the box.
-    let band = (40..60).flat_map(|y| (80..150).map(move |x| (x, y))).filter(|&(x, y)| px(x, y) == colour).count();
+    let band = (40..60)
+        .flat_map(|y| (80..150).map(move |x| (x, y)))
+        .filter(|&(x, y)| px(x, y) == colour)
+        .count();
     assert!(band > 300, "label band above the box: {band} pixels");
-    let ink = (40..60).flat_map(|y| (80..150).map(move |x| (x, y))).filter(|&(x, y)| px(x, y) == [0, 0, 0]).count();
+    let ink = (40..60)
+        .flat_map(|y| (80..150).map(move |x| (x, y)))
+        .filter(|&(x, y)| px(x, y) == [0, 0, 0])
+        .count();
     assert!(ink > 50, "label text: {ink} pixels");
 }
 

@@ -18,8 +18,23 @@ fn penn_model_recognises_clean_and_jerk() {
         model.display()
     ))
     .unwrap();
-    let labels: Vec<String> = frames.iter().flat_map(|f| f.persons.iter().flatten().filter_map(|p| p.action().map(|a| a.label))).collect();
+    let labels: Vec<String> = frames
+        .iter()
+        .flat_map(|f| {
+            f.persons
+                .iter()
+                .flatten()
+                .filter_map(|p| p.action().map(|a| a.label))
+        })
+        .collect();
     let right = labels.iter().filter(|l| *l == "clean_and_jerk").count();
-    println!("clean_and_jerk clip: {right} of {} classified person-frames labelled clean_and_jerk", labels.len());
-    assert!(labels.len() >= 100 && right * 10 >= labels.len() * 9, "{right} of {}", labels.len());
+    println!(
+        "clean_and_jerk clip: {right} of {} classified person-frames labelled clean_and_jerk",
+        labels.len()
+    );
+    assert!(
+        labels.len() >= 100 && right * 10 >= labels.len() * 9,
+        "{right} of {}",
+        labels.len()
+    );
 }

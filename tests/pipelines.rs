@@ -21,7 +21,11 @@ fn pose_frames_pipeline() {
     run_to_eos(&launch(&description)).unwrap();
     let records: Vec<FrameRecord> = recognizer::read_jsonl(&out.join("frames.jsonl"));
     assert_eq!(records.len(), 72);
-    assert!(records.iter().all(|r| r.stream == "hall" && r.width == 1920 && r.height == 1080));
+    assert!(
+        records
+            .iter()
+            .all(|r| r.stream == "hall" && r.width == 1920 && r.height == 1080)
+    );
     assert!(records.iter().filter(|r| r.persons.len() >= 2).count() >= 60);
     std::fs::remove_dir_all(&out).unwrap();
 }
@@ -35,17 +39,30 @@ struct RtspServer {
 impl RtspServer {
     fn start(file: &std::path::Path) -> Self {
         use std::io::BufRead;
-        let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let port = std::net::TcpListener::bind("127.0.0.1:0")
+            .unwrap()
+            .local_addr()
+            .unwrap()
+            .port();
         let mut child = std::process::Command::new("/usr/bin/python3")
-            .arg(std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("tests/python/rtsp_server.py"))
+            .arg(
+                std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("tests/python/rtsp_server.py"),
+            )
             .arg(port.to_string())
             .arg(file)
             .stdout(std::process::Stdio::piped())
             .spawn()
             .expect("starting the RTSP server");
         let mut line = String::new();
-        std::io::BufReader::new(child.stdout.take().unwrap()).read_line(&mut line).unwrap();
-        let url = line.trim().strip_prefix("ready ").unwrap_or_else(|| panic!("RTSP server did not start: '{line}'")).to_string();
+        std::io::BufReader::new(child.stdout.take().unwrap())
+            .read_line(&mut line)
+            .unwrap();
+        let url = line
+            .trim()
+            .strip_prefix("ready ")
+            .unwrap_or_else(|| panic!("RTSP server did not start: '{line}'"))
+            .to_string();
         Self { child, url }
     }
 }
@@ -79,15 +96,28 @@ fn rtsp_camera_to_events_and_recording() {
         ],
     );
     // A hang guard for the live source (the clip lasts 2.6 s).
-    recognizer::run_to_eos_within(&launch(&description), gst::ClockTime::from_seconds(300)).unwrap();
+    recognizer::run_to_eos_within(&launch(&description), gst::ClockTime::from_seconds(300))
+        .unwrap();
     let records: Vec<FrameRecord> = recognizer::read_jsonl(&out.join("frames.jsonl"));
     println!("rtsp: {} frames logged", records.len());
     // A live source (2.6 s here): frames the chain cannot keep up with are dropped by the leaky
     // queue before rtmopose, so how many get through depends on the machine's speed.
     assert!(records.len() >= 3, "only {} frames arrived", records.len());
-    assert!(records.iter().all(|r| r.stream == "door" && r.width == 1920));
-    assert!(records.iter().any(|r| r.persons.iter().any(|p| p.track_id.is_some())), "people are tracked");
-    assert!(out.join("events.jsonl").exists(), "the events file is created at start");
+    assert!(
+        records
+            .iter()
+            .all(|r| r.stream == "door" && r.width == 1920)
+    );
+    assert!(
+        records
+            .iter()
+            .any(|r| r.persons.iter().any(|p| p.track_id.is_some())),
+        "people are tracked"
+    );
+    assert!(
+        out.join("events.jsonl").exists(),
+        "the events file is created at start"
+    );
     // The recording is a valid MP4 with as many frames as were logged.
     let decoded = recognizer::collect_frames(&format!(
         "filesrc location=\"{}\" ! qtdemux ! h264parse ! avdec_h264 ! videoconvert ! appsink name=sink",

@@ -20,12 +20,20 @@ fn python_reads_persons_and_tracks() {
         .arg(data("media/images/zidane.jpg"))
         .arg(rtmo_model())
         .env("GST_PLUGIN_PATH", &plugin_dir)
-        .env("GST_REGISTRY", std::env::temp_dir().join(format!("recognizer-py-registry-{}.bin", std::process::id())))
+        .env(
+            "GST_REGISTRY",
+            std::env::temp_dir().join(format!("recognizer-py-registry-{}.bin", std::process::id())),
+        )
         .output()
         .expect("running /usr/bin/python3");
     let stdout = String::from_utf8_lossy(&output.stdout);
-    assert!(output.status.success(), "python failed: {}\n{stdout}", String::from_utf8_lossy(&output.stderr));
-    let frame: serde_json::Value = serde_json::from_str(stdout.lines().next().expect("one frame")).unwrap();
+    assert!(
+        output.status.success(),
+        "python failed: {}\n{stdout}",
+        String::from_utf8_lossy(&output.stderr)
+    );
+    let frame: serde_json::Value =
+        serde_json::from_str(stdout.lines().next().expect("one frame")).unwrap();
     println!("{frame}");
     assert_eq!(frame["n_persons"], 2, "zidane.jpg shows two people");
     let persons = frame["persons"].as_array().unwrap();

@@ -16,12 +16,27 @@ fn tracked_frames(video: &str, pose_properties: &str) -> Vec<recognizer::Frame> 
 
 fn stability(video: &str, people: usize, max_ids: usize) {
     let frames = tracked_frames(video, "");
-    let persons: Vec<Vec<Person>> = frames.iter().map(|f| f.persons.clone().unwrap_or_default()).collect();
-    assert!(persons.iter().flatten().all(|p| p.track().is_some()), "every reported person is tracked");
+    let persons: Vec<Vec<Person>> = frames
+        .iter()
+        .map(|f| f.persons.clone().unwrap_or_default())
+        .collect();
+    assert!(
+        persons.iter().flatten().all(|p| p.track().is_some()),
+        "every reported person is tracked"
+    );
     let (share, distinct, transitions) = id_consistency(&persons, 50.0);
-    println!("{video}: {} frames, {transitions} transitions, id consistency {share:.4}, {distinct} distinct ids", frames.len());
-    assert!(share >= 0.95, "{video}: id consistency {share:.4} below 0.95");
-    assert!(distinct <= max_ids, "{video}: {distinct} distinct ids for {people} people");
+    println!(
+        "{video}: {} frames, {transitions} transitions, id consistency {share:.4}, {distinct} distinct ids",
+        frames.len()
+    );
+    assert!(
+        share >= 0.95,
+        "{video}: id consistency {share:.4} below 0.95"
+    );
+    assert!(
+        distinct <= max_ids,
+        "{video}: {distinct} distinct ids for {people} people"
+    );
 }
 
 #[test]
@@ -56,12 +71,22 @@ fn two_streams_have_independent_ids() {
         std::fs::read_to_string(tmp(file))
             .unwrap()
             .lines()
-            .map(|l| serde_json::from_str::<FrameRecord>(l).unwrap().persons.iter().map(|p| p.track_id).collect())
+            .map(|l| {
+                serde_json::from_str::<FrameRecord>(l)
+                    .unwrap()
+                    .persons
+                    .iter()
+                    .map(|p| p.track_id)
+                    .collect()
+            })
             .collect()
     };
     let (a, b) = (ids("a.jsonl"), ids("b.jsonl"));
     assert_eq!(a.len(), 72);
-    assert_eq!(a, b, "the same detections give the same ids in both trackers");
+    assert_eq!(
+        a, b,
+        "the same detections give the same ids in both trackers"
+    );
     let mut all: Vec<u64> = a.iter().flatten().flatten().copied().collect();
     all.sort();
     all.dedup();
@@ -73,33 +98,62 @@ fn two_streams_have_independent_ids() {
 /// between inferences carry Kalman-predicted persons, flagged as predicted.
 #[test]
 fn interval_frames_get_predicted_tracks() {
-    let frames = tracked_frames("media/video/mmaction2_demo_skeleton_ntu_hugging.mp4", "interval=3");
+    let frames = tracked_frames(
+        "media/video/mmaction2_demo_skeleton_ntu_hugging.mp4",
+        "interval=3",
+    );
     assert_eq!(frames.len(), 72);
     let ids = |f: &recognizer::Frame| {
-        let mut v: Vec<u64> = f.persons.iter().flatten().filter_map(|p| p.track().map(|t| t.id)).collect();
+        let mut v: Vec<u64> = f
+            .persons
+            .iter()
+            .flatten()
+            .filter_map(|p| p.track().map(|t| t.id))
+            .collect();
         v.sort();
         v
     };
     let mut predicted_frames = 0;
     for i in 1..frames.len() {
         let (prev, cur) = (&frames[i - 1], &frames[i]);
-        let persons = cur.persons.as_ref().expect("every frame carries pose metadata after bytetrack");
+        let persons = cur
+            .persons
+            .as_ref()
+            .expect("every frame carries pose metadata after bytetrack");
         if i % 3 == 0 {
             assert!(cur.flags.contains(PoseMetaFlags::INFERRED));
-            assert!(persons.iter().all(|p| !p.flags.contains(PersonFlags::PREDICTED)));
+            assert!(
+                persons
+                    .iter()
+                    .all(|p| !p.flags.contains(PersonFlags::PREDICTED))
+            );
         } else {
             assert!(!cur.flags.contains(PoseMetaFlags::INFERRED));
-            assert_eq!(ids(cur), ids(prev), "frame {i}: every live track is reported");
-            assert!(persons.iter().all(|p| p.flags.contains(PersonFlags::PREDICTED)));
+            assert_eq!(
+                ids(cur),
+                ids(prev),
+                "frame {i}: every live track is reported"
+            );
+            assert!(
+                persons
+                    .iter()
+                    .all(|p| p.flags.contains(PersonFlags::PREDICTED))
+            );
             for p in persons {
                 // Keypoints moved with the box stay inside (or near) it.
                 let (w, h) = (p.bbox[2] - p.bbox[0], p.bbox[3] - p.bbox[1]);
-                assert!(p.keypoints.iter().all(|k| k.x > p.bbox[0] - w && k.x < p.bbox[2] + w && k.y > p.bbox[1] - h && k.y < p.bbox[3] + h));
+                assert!(p.keypoints.iter().all(|k| k.x > p.bbox[0] - w
+                    && k.x < p.bbox[2] + w
+                    && k.y > p.bbox[1] - h
+                    && k.y < p.bbox[3] + h));
             }
             predicted_frames += usize::from(!persons.is_empty());
         }
     }
-    assert!(predicted_frames >= 40, "predicted persons on only {predicted_frames} skipped frames");
+    assert!(
+        predicted_frames >= 40,
+        "predicted persons on only {predicted_frames} skipped frames"
+    );
 }
 
 #[test]
@@ -111,11 +165,21 @@ fn frame_log_carries_track_fields() {
         tmp("tracked.jsonl"),
     ));
     run_to_eos(&pipeline).unwrap();
-    let records: Vec<FrameRecord> = recognizer::read_jsonl(std::path::Path::new(&tmp("tracked.jsonl")));
-    let states: Vec<&str> = records.iter().flat_map(|r| r.persons.iter().filter_map(|p| p.track_state.as_deref())).collect();
+    let records: Vec<FrameRecord> =
+        recognizer::read_jsonl(std::path::Path::new(&tmp("tracked.jsonl")));
+    let states: Vec<&str> = records
+        .iter()
+        .flat_map(|r| r.persons.iter().filter_map(|p| p.track_state.as_deref()))
+        .collect();
     assert_eq!(states.first(), Some(&"new"));
-    assert!(states.iter().filter(|s| **s == "tracked").count() >= 80, "the falling person is tracked through the clip");
-    let ids: std::collections::HashSet<u64> = records.iter().flat_map(|r| r.persons.iter().filter_map(|p| p.track_id)).collect();
+    assert!(
+        states.iter().filter(|s| **s == "tracked").count() >= 80,
+        "the falling person is tracked through the clip"
+    );
+    let ids: std::collections::HashSet<u64> = records
+        .iter()
+        .flat_map(|r| r.persons.iter().filter_map(|p| p.track_id))
+        .collect();
     assert_eq!(ids.len(), 1, "one person, one track: {ids:?}");
 }
 

@@ -40,7 +40,9 @@ impl std::str::FromStr for Normalization {
         match s {
             "frame" => Ok(Self::Frame),
             "window" => Ok(Self::Window),
-            _ => Err(format!("invalid normalisation '{s}': expected 'frame' or 'window'")),
+            _ => Err(format!(
+                "invalid normalisation '{s}': expected 'frame' or 'window'"
+            )),
         }
     }
 }
@@ -75,15 +77,31 @@ impl WindowSpec {
 
     /// Writes the window made of `frames` (oldest first; the last T are used) into `out`
     /// (`[M, T, V, C]`, `sample_len()` floats).
-    pub fn fill_sample<'a>(&self, frames: impl ExactSizeIterator<Item = &'a TrackFrame> + Clone, out: &mut [f32]) {
+    pub fn fill_sample<'a>(
+        &self,
+        frames: impl ExactSizeIterator<Item = &'a TrackFrame> + Clone,
+        out: &mut [f32],
+    ) {
         assert_eq!(out.len(), self.sample_len());
         out.fill(0.0);
         let skip = frames.len().saturating_sub(self.frames);
         let frames = frames.skip(skip);
-        let slot = |f: &'a TrackFrame, m: usize| if m == 0 { Some(&f.pose) } else { f.other.as_ref() };
-        let valid = |j: &[f32; 3]| j[2] > self.min_joint_score && j[0].is_finite() && j[1].is_finite();
+        let slot = |f: &'a TrackFrame, m: usize| {
+            if m == 0 {
+                Some(&f.pose)
+            } else {
+                f.other.as_ref()
+            }
+        };
+        let valid =
+            |j: &[f32; 3]| j[2] > self.min_joint_score && j[0].is_finite() && j[1].is_finite();
         // Window normalisation: bounding box of every valid joint in the window.
-        let (mut x0, mut y0, mut x1, mut y1) = (f32::INFINITY, f32::INFINITY, f32::NEG_INFINITY, f32::NEG_INFINITY);
+        let (mut x0, mut y0, mut x1, mut y1) = (
+            f32::INFINITY,
+            f32::INFINITY,
+            f32::NEG_INFINITY,
+            f32::NEG_INFINITY,
+        );
         if self.normalization == Normalization::Window {
             for f in frames.clone() {
                 for m in 0..self.persons {
@@ -103,7 +121,9 @@ impl WindowSpec {
         let (wcx, wcy) = ((x0 + x1) / 2.0, (y0 + y1) / 2.0);
         for (t, f) in frames.enumerate() {
             let (cx, cy, sx, sy) = match self.normalization {
-                Normalization::Frame => (f.width / 2.0, f.height / 2.0, f.width / 2.0, f.height / 2.0),
+                Normalization::Frame => {
+                    (f.width / 2.0, f.height / 2.0, f.width / 2.0, f.height / 2.0)
+                }
                 Normalization::Window => (wcx, wcy, window_scale, window_scale),
             };
             for m in 0..self.persons {
@@ -163,7 +183,10 @@ impl TrackWindows {
     pub fn new(schedule: Schedule) -> Self {
         assert!(schedule.window > 0 && schedule.stride > 0 && schedule.min_frames > 0);
         assert!(schedule.min_frames <= schedule.window);
-        Self { schedule, tracks: HashMap::new() }
+        Self {
+            schedule,
+            tracks: HashMap::new(),
+        }
     }
 
     pub fn schedule(&self) -> Schedule {
@@ -174,8 +197,13 @@ impl TrackWindows {
     /// dropped with their window and action (a lost track starts over when it comes back).
     /// Returns the ids due for classification on this frame, in the order given.
     pub fn push_frame(&mut self, present: &[(u64, TrackFrame)]) -> Vec<u64> {
-        self.tracks.retain(|id, _| present.iter().any(|(p, _)| p == id));
-        let Schedule { window, stride, min_frames } = self.schedule;
+        self.tracks
+            .retain(|id, _| present.iter().any(|(p, _)| p == id));
+        let Schedule {
+            window,
+            stride,
+            min_frames,
+        } = self.schedule;
         let mut due = Vec::new();
         for (id, frame) in present {
             let track = self.tracks.entry(*id).or_default();
@@ -186,7 +214,8 @@ impl TrackWindows {
             if let Some(n) = track.since_classified.as_mut() {
                 *n += 1;
             }
-            let ready = track.frames.len() >= min_frames && track.since_classified.is_none_or(|n| n >= stride);
+            let ready = track.frames.len() >= min_frames
+                && track.since_classified.is_none_or(|n| n >= stride);
             if ready {
                 due.push(*id);
             }
@@ -237,7 +266,10 @@ pub fn softmax(row: &mut [f32]) {
 
 /// Index and value of the largest score.
 pub fn argmax(row: &[f32]) -> Option<(usize, f32)> {
-    row.iter().copied().enumerate().max_by(|a, b| a.1.total_cmp(&b.1))
+    row.iter()
+        .copied()
+        .enumerate()
+        .max_by(|a, b| a.1.total_cmp(&b.1))
 }
 
 #[cfg(test)]
@@ -253,12 +285,22 @@ mod tests {
     }
 
     fn frame(x: f32) -> TrackFrame {
-        TrackFrame { pose: pose(x, 100.0, 0.9), other: None, width: 640.0, height: 480.0 }
+        TrackFrame {
+            pose: pose(x, 100.0, 0.9),
+            other: None,
+            width: 640.0,
+            height: 480.0,
+        }
     }
 
     #[test]
     fn frame_normalisation_is_pyskl() {
-        let spec = WindowSpec { frames: 4, persons: 1, normalization: Normalization::Frame, min_joint_score: 0.01 };
+        let spec = WindowSpec {
+            frames: 4,
+            persons: 1,
+            normalization: Normalization::Frame,
+            min_joint_score: 0.01,
+        };
         let mut out = vec![1.0; spec.sample_len()];
         let mut f = frame(320.0);
         f.pose[3][2] = 0.01; // invalid: zeroed
@@ -271,7 +313,12 @@ mod tests {
 
     #[test]
     fn window_normalisation_uses_the_joint_box_and_keeps_the_last_t_frames() {
-        let spec = WindowSpec { frames: 2, persons: 1, normalization: Normalization::Window, min_joint_score: 0.01 };
+        let spec = WindowSpec {
+            frames: 2,
+            persons: 1,
+            normalization: Normalization::Window,
+            min_joint_score: 0.01,
+        };
         let mut out = vec![0.0; spec.sample_len()];
         // Three frames, only the last two count: x spans 10..36 (26 wide), y spans 100..132.
         let frames = [frame(1000.0), frame(10.0), frame(20.0)];
@@ -302,7 +349,12 @@ mod tests {
 
     #[test]
     fn second_person_fills_slot_one() {
-        let spec = WindowSpec { frames: 2, persons: 2, normalization: Normalization::Frame, min_joint_score: 0.01 };
+        let spec = WindowSpec {
+            frames: 2,
+            persons: 2,
+            normalization: Normalization::Frame,
+            min_joint_score: 0.01,
+        };
         let mut out = vec![0.0; spec.sample_len()];
         let mut f = frame(0.0);
         f.other = Some(pose(640.0, 480.0, 0.5));
@@ -313,18 +365,33 @@ mod tests {
 
     #[test]
     fn schedule_stride_min_frames_and_reset() {
-        let mut w = TrackWindows::new(Schedule { window: 4, stride: 2, min_frames: 3 });
+        let mut w = TrackWindows::new(Schedule {
+            window: 4,
+            stride: 2,
+            min_frames: 3,
+        });
         let due: Vec<Vec<u64>> = (0..7)
             .map(|i| {
                 let due = w.push_frame(&[(1, frame(i as f32))]);
                 for id in &due {
-                    w.set_action(*id, TrackAction { class_id: 0, score: 1.0, window: 0, window_end: None });
+                    w.set_action(
+                        *id,
+                        TrackAction {
+                            class_id: 0,
+                            score: 1.0,
+                            window: 0,
+                            window_end: None,
+                        },
+                    );
                 }
                 due
             })
             .collect();
         // Due at the 3rd frame (min_frames), then every 2nd frame.
-        assert_eq!(due, vec![vec![], vec![], vec![1], vec![], vec![1], vec![], vec![1]]);
+        assert_eq!(
+            due,
+            vec![vec![], vec![], vec![1], vec![], vec![1], vec![], vec![1]]
+        );
         assert_eq!(w.frames(1).unwrap().len(), 4);
         assert!(w.action(1).is_some());
         // Track 1 absent: its state is freed; when it returns it starts over.

@@ -30,8 +30,8 @@ impl Canvas for PackedCanvas<'_> {
     fn put(&mut self, x: usize, y: usize, rgb: [u8; 3]) {
         let at = y * self.stride + x * self.bytes_per_pixel;
         if at + self.bytes_per_pixel <= self.data.len() {
-            for c in 0..3 {
-                self.data[at + self.offsets[c]] = rgb[c];
+            for (offset, value) in self.offsets.iter().zip(rgb) {
+                self.data[at + offset] = value;
             }
         }
     }
@@ -56,7 +56,11 @@ fn rgb_to_yuv(rgb: [u8; 3]) -> [u8; 3] {
     let y = 16.0 + 0.257 * r + 0.504 * g + 0.098 * b;
     let u = 128.0 - 0.148 * r - 0.291 * g + 0.439 * b;
     let v = 128.0 + 0.439 * r - 0.368 * g - 0.071 * b;
-    [y.round().clamp(0.0, 255.0) as u8, u.round().clamp(0.0, 255.0) as u8, v.round().clamp(0.0, 255.0) as u8]
+    [
+        y.round().clamp(0.0, 255.0) as u8,
+        u.round().clamp(0.0, 255.0) as u8,
+        v.round().clamp(0.0, 255.0) as u8,
+    ]
 }
 
 impl Canvas for YuvCanvas<'_> {
@@ -105,7 +109,13 @@ fn dot(canvas: &mut impl Canvas, x: i64, y: i64, size: i64, rgb: [u8; 3]) {
 
 /// A line of the given thickness (Bresenham, squares along the path). Endpoints far outside
 /// the canvas are clipped to a margin first so that the walk stays short.
-pub fn line(canvas: &mut impl Canvas, from: (f32, f32), to: (f32, f32), thickness: usize, rgb: [u8; 3]) {
+pub fn line(
+    canvas: &mut impl Canvas,
+    from: (f32, f32),
+    to: (f32, f32),
+    thickness: usize,
+    rgb: [u8; 3],
+) {
     if !(from.0.is_finite() && from.1.is_finite() && to.0.is_finite() && to.1.is_finite()) {
         return;
     }
@@ -157,8 +167,14 @@ pub fn disc(canvas: &mut impl Canvas, centre: (f32, f32), radius: f32, rgb: [u8;
     }
     let r = radius.max(0.5);
     let (cw, ch) = (canvas.width() as i64, canvas.height() as i64);
-    let (x0, x1) = (((centre.0 - r).floor() as i64).max(0), ((centre.0 + r).ceil() as i64).min(cw - 1));
-    let (y0, y1) = (((centre.1 - r).floor() as i64).max(0), ((centre.1 + r).ceil() as i64).min(ch - 1));
+    let (x0, x1) = (
+        ((centre.0 - r).floor() as i64).max(0),
+        ((centre.0 + r).ceil() as i64).min(cw - 1),
+    );
+    let (y0, y1) = (
+        ((centre.1 - r).floor() as i64).max(0),
+        ((centre.1 + r).ceil() as i64).min(ch - 1),
+    );
     for y in y0..=y1 {
         for x in x0..=x1 {
             let (dx, dy) = (x as f32 - centre.0, y as f32 - centre.1);
@@ -231,7 +247,14 @@ pub fn text_size(text: &str, scale: usize) -> (usize, usize) {
 }
 
 /// Draws `text` with its top-left corner at (x, y); returns its width in pixels.
-pub fn text(canvas: &mut impl Canvas, x: i64, y: i64, s: &str, scale: usize, rgb: [u8; 3]) -> usize {
+pub fn text(
+    canvas: &mut impl Canvas,
+    x: i64,
+    y: i64,
+    s: &str,
+    scale: usize,
+    rgb: [u8; 3],
+) -> usize {
     let scale = scale.max(1) as i64;
     for (i, c) in s.chars().enumerate() {
         let rows = glyph(c);
@@ -286,7 +309,11 @@ mod tests {
     }
 
     fn grid(w: usize, h: usize) -> Grid {
-        Grid { w, h, px: vec![[0; 3]; w * h] }
+        Grid {
+            w,
+            h,
+            px: vec![[0; 3]; w * h],
+        }
     }
 
     #[test]
@@ -309,7 +336,9 @@ mod tests {
         let mut g = grid(20, 10);
         let w = text(&mut g, 0, 0, "1", 1, [7, 7, 7]);
         assert_eq!(w, 3);
-        let lit: Vec<usize> = (0..5).map(|y| (0..3).filter(|x| g.px[y * 20 + x] == [7, 7, 7]).count()).collect();
+        let lit: Vec<usize> = (0..5)
+            .map(|y| (0..3).filter(|x| g.px[y * 20 + x] == [7, 7, 7]).count())
+            .collect();
         assert_eq!(lit, vec![1, 2, 1, 1, 3]);
         assert_eq!(text_size("ab", 2), (14, 10));
     }
@@ -317,12 +346,28 @@ mod tests {
     #[test]
     fn yuv_canvas_writes_luma_and_chroma() {
         let (mut y, mut u, mut v) = (vec![0u8; 16], vec![0u8; 4], vec![0u8; 4]);
-        let mut c = YuvCanvas { y: &mut y, y_stride: 4, u: &mut u, u_stride: 2, v: Some((&mut v, 2)), width: 4, height: 4 };
+        let mut c = YuvCanvas {
+            y: &mut y,
+            y_stride: 4,
+            u: &mut u,
+            u_stride: 2,
+            v: Some((&mut v, 2)),
+            width: 4,
+            height: 4,
+        };
         c.put(3, 3, [255, 255, 255]);
         assert_eq!((y[15], u[3], v[3]), (235, 128, 128));
         let mut uv = vec![0u8; 8];
         let mut y = vec![0u8; 16];
-        let mut c = YuvCanvas { y: &mut y, y_stride: 4, u: &mut uv, u_stride: 4, v: None, width: 4, height: 4 };
+        let mut c = YuvCanvas {
+            y: &mut y,
+            y_stride: 4,
+            u: &mut uv,
+            u_stride: 4,
+            v: None,
+            width: 4,
+            height: 4,
+        };
         c.put(2, 0, [255, 0, 0]);
         assert_eq!((y[2], uv[2], uv[3]), (82, 90, 240));
     }

@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Keypoint, Person, NUM_KEYPOINTS};
+use crate::{Keypoint, NUM_KEYPOINTS, Person};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ActionRecord {
@@ -41,7 +41,11 @@ impl From<&Person> for PersonRecord {
             keypoints: p.keypoints.iter().map(|k| [k.x, k.y, k.score]).collect(),
             track_id: track.map(|t| t.id),
             track_state: track.map(|t| t.state.as_str().to_string()),
-            action: p.action().map(|a| ActionRecord { label: a.label, class_id: a.class_id, score: a.score }),
+            action: p.action().map(|a| ActionRecord {
+                label: a.label,
+                class_id: a.class_id,
+                score: a.score,
+            }),
         }
     }
 }
@@ -54,14 +58,25 @@ impl PersonRecord {
         }
         let mut kps = [Keypoint::default(); NUM_KEYPOINTS];
         for (k, v) in kps.iter_mut().zip(&self.keypoints) {
-            *k = Keypoint { x: v[0], y: v[1], score: v[2] };
+            *k = Keypoint {
+                x: v[0],
+                y: v[1],
+                score: v[2],
+            };
         }
         Some(Person::new(self.bbox, self.score, kps))
     }
 }
 
 impl FrameRecord {
-    pub fn new(stream: &str, frame: u64, pts_ns: Option<u64>, width: u32, height: u32, persons: &[Person]) -> Self {
+    pub fn new(
+        stream: &str,
+        frame: u64,
+        pts_ns: Option<u64>,
+        width: u32,
+        height: u32,
+        persons: &[Person],
+    ) -> Self {
         Self {
             stream: stream.to_string(),
             frame,
@@ -85,7 +100,15 @@ mod tests {
 
     #[test]
     fn json_has_the_spec_fields_and_nulls() {
-        let mut p = Person::new([1.0, 2.0, 3.0, 4.0], 0.5, [Keypoint { x: 1.0, y: 2.0, score: 0.25 }; NUM_KEYPOINTS]);
+        let mut p = Person::new(
+            [1.0, 2.0, 3.0, 4.0],
+            0.5,
+            [Keypoint {
+                x: 1.0,
+                y: 2.0,
+                score: 0.25,
+            }; NUM_KEYPOINTS],
+        );
         let line = FrameRecord::new("cam0", 12, Some(400_000_000), 1920, 1080, &[p]).to_json_line();
         let v: serde_json::Value = serde_json::from_str(&line).unwrap();
         assert_eq!(v["stream"], "cam0");
@@ -94,11 +117,18 @@ mod tests {
         assert_eq!(v["persons"][0]["keypoints"].as_array().unwrap().len(), 17);
         assert!(v["persons"][0]["track_id"].is_null());
         assert!(v["persons"][0]["action"].is_null());
-        p.set_track(Some(Track { id: 3, state: TrackState::Tracked, age: 4 }));
+        p.set_track(Some(Track {
+            id: 3,
+            state: TrackState::Tracked,
+            age: 4,
+        }));
         let line = FrameRecord::new("cam0", 13, None, 1920, 1080, &[p]).to_json_line();
         let back: FrameRecord = serde_json::from_str(&line).unwrap();
         assert_eq!(back.persons[0].track_id, Some(3));
         assert_eq!(back.persons[0].track_state.as_deref(), Some("tracked"));
-        assert_eq!(back.persons[0].to_person().unwrap().bbox, [1.0, 2.0, 3.0, 4.0]);
+        assert_eq!(
+            back.persons[0].to_person().unwrap().bbox,
+            [1.0, 2.0, 3.0, 4.0]
+        );
     }
 }

@@ -25,7 +25,10 @@ mod meta;
 mod person;
 mod structure;
 
-pub use frame::{FrameRecord, PersonRecord, ActionRecord};
+pub use frame::{ActionRecord, FrameRecord, PersonRecord};
 pub use meta::{PoseMeta, PoseMetaFlags, register};
-pub use structure::{export_structure, STRUCTURE_META_NAME, STRUCTURE_NAME};
-pub use person::{Action, Keypoint, Person, PersonFlags, Track, TrackState, KEYPOINT_NAMES, NUM_KEYPOINTS, SKELETON_EDGES};
+pub use person::{
+    Action, KEYPOINT_NAMES, Keypoint, NUM_KEYPOINTS, Person, PersonFlags, SKELETON_EDGES, Track,
+    TrackState,
+};
+pub use structure::{STRUCTURE_META_NAME, STRUCTURE_NAME, export_structure};

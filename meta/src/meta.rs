@@ -2,10 +2,14 @@
 
 use std::{fmt, ptr, sync::OnceLock};
 
-use glib::translate::{from_glib, IntoGlib};
+use glib::translate::{IntoGlib, from_glib};
 use gst::prelude::*;
 
-use crate::{ffi::{self, RecognizerPoseMeta}, person::bitflags_lite, Person};
+use crate::{
+    Person,
+    ffi::{self, RecognizerPoseMeta},
+    person::bitflags_lite,
+};
 
 bitflags_lite! {
     /// Per-frame flags.
@@ -31,8 +35,9 @@ impl PoseMeta {
         flags: PoseMetaFlags,
     ) -> gst::MetaRefMut<'a, Self, gst::meta::Standalone> {
         unsafe {
-            let meta = gst::ffi::gst_buffer_add_meta(buffer.as_mut_ptr(), meta_info(), ptr::null_mut())
-                as *mut RecognizerPoseMeta;
+            let meta =
+                gst::ffi::gst_buffer_add_meta(buffer.as_mut_ptr(), meta_info(), ptr::null_mut())
+                    as *mut RecognizerPoseMeta;
             (*meta).flags = flags.0;
             set_persons_raw(&mut *meta, persons);
             Self::from_mut_ptr(buffer, meta as *mut _)
@@ -81,7 +86,10 @@ impl PoseMeta {
 
 impl fmt::Debug for PoseMeta {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        f.debug_struct("PoseMeta").field("frame_flags", &self.frame_flags()).field("persons", &self.persons()).finish()
+        f.debug_struct("PoseMeta")
+            .field("frame_flags", &self.frame_flags())
+            .field("persons", &self.persons())
+            .finish()
     }
 }
 
@@ -127,9 +135,17 @@ fn api_type() -> glib::Type {
         // transform; elements that only change colours (videoconvert) keep the meta as is.
         let tags = [c"video".as_ptr(), c"size".as_ptr(), ptr::null()];
         let t: glib::Type = unsafe {
-            from_glib(gst::ffi::gst_meta_api_type_register(name.as_ptr(), tags.as_ptr() as *mut *const _))
+            from_glib(gst::ffi::gst_meta_api_type_register(
+                name.as_ptr(),
+                tags.as_ptr() as *mut *const _,
+            ))
         };
-        assert_ne!(t, glib::Type::INVALID, "registering {} failed", ffi::API_NAME);
+        assert_ne!(
+            t,
+            glib::Type::INVALID,
+            "registering {} failed",
+            ffi::API_NAME
+        );
         t
     })
 }
@@ -234,7 +250,15 @@ mod tests {
     use crate::{Keypoint, NUM_KEYPOINTS};
 
     fn person(x: f32) -> Person {
-        Person::new([x, x, x + 10.0, x + 20.0], 0.9, [Keypoint { x, y: x, score: 0.5 }; NUM_KEYPOINTS])
+        Person::new(
+            [x, x, x + 10.0, x + 20.0],
+            0.9,
+            [Keypoint {
+                x,
+                y: x,
+                score: 0.5,
+            }; NUM_KEYPOINTS],
+        )
     }
 
     #[test]
@@ -252,7 +276,10 @@ mod tests {
         assert!(meta.frame_flags().contains(PoseMetaFlags::INFERRED));
         // A deep copy of the buffer copies the meta through the transform.
         let copy = buffer.copy_deep().unwrap();
-        assert_eq!(copy.meta::<PoseMeta>().unwrap().persons(), &[person(1.0), person(2.0)]);
+        assert_eq!(
+            copy.meta::<PoseMeta>().unwrap().persons(),
+            &[person(1.0), person(2.0)]
+        );
         let b = buffer.get_mut().unwrap();
         PoseMeta::add_or_replace(b, &[], PoseMetaFlags::empty());
         assert_eq!(b.iter_meta::<PoseMeta>().count(), 1);
@@ -264,6 +291,13 @@ mod tests {
         gst::init().unwrap();
         register();
         assert_eq!(glib::Type::from_name(ffi::API_NAME), Some(api_type()));
-        assert!(unsafe { gst::ffi::gst_meta_api_type_has_tag(api_type().into_glib(), glib::Quark::from_str("size").into_glib()) } != glib::ffi::GFALSE);
+        assert!(
+            unsafe {
+                gst::ffi::gst_meta_api_type_has_tag(
+                    api_type().into_glib(),
+                    glib::Quark::from_str("size").into_glib(),
+                )
+            } != glib::ffi::GFALSE
+        );
     }
 }

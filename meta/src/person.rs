@@ -170,7 +170,11 @@ impl Person {
 
     pub fn track(&self) -> Option<Track> {
         let state = TrackState::from_raw(self.track_state)?;
-        (self.track_id != 0).then_some(Track { id: self.track_id, state, age: self.track_age })
+        (self.track_id != 0).then_some(Track {
+            id: self.track_id,
+            state,
+            age: self.track_age,
+        })
     }
 
     /// Sets or clears the track. A track id of 0 clears it (0 is never a valid id).
@@ -200,13 +204,18 @@ impl Person {
             label: quark.as_str().to_string(),
             score: self.action_score,
             window: self.action_window,
-            window_end_pts: (self.action_window_end_pts != u64::MAX).then_some(self.action_window_end_pts),
+            window_end_pts: (self.action_window_end_pts != u64::MAX)
+                .then_some(self.action_window_end_pts),
         })
     }
 
     /// The action's label without allocating, if there is an action.
     pub fn action_label(&self) -> Option<&'static str> {
-        (self.action_label != 0).then(|| unsafe { glib::Quark::from_glib(self.action_label) }.as_str().as_str())
+        (self.action_label != 0).then(|| {
+            unsafe { glib::Quark::from_glib(self.action_label) }
+                .as_str()
+                .as_str()
+        })
     }
 
     pub fn set_action(&mut self, action: Option<&Action>) {
@@ -278,12 +287,33 @@ mod tests {
 
     #[test]
     fn track_and_action_round_trip() {
-        let mut p = Person::new([1.0, 2.0, 3.0, 4.0], 0.9, [Keypoint::default(); NUM_KEYPOINTS]);
+        let mut p = Person::new(
+            [1.0, 2.0, 3.0, 4.0],
+            0.9,
+            [Keypoint::default(); NUM_KEYPOINTS],
+        );
         assert_eq!(p.track(), None);
         assert_eq!(p.action(), None);
-        p.set_track(Some(Track { id: 7, state: TrackState::Lost, age: 12 }));
-        assert_eq!(p.track(), Some(Track { id: 7, state: TrackState::Lost, age: 12 }));
-        let action = Action { class_id: 2, label: "falling".into(), score: 0.8, window: 48, window_end_pts: Some(5) };
+        p.set_track(Some(Track {
+            id: 7,
+            state: TrackState::Lost,
+            age: 12,
+        }));
+        assert_eq!(
+            p.track(),
+            Some(Track {
+                id: 7,
+                state: TrackState::Lost,
+                age: 12
+            })
+        );
+        let action = Action {
+            class_id: 2,
+            label: "falling".into(),
+            score: 0.8,
+            window: 48,
+            window_end_pts: Some(5),
+        };
         p.set_action(Some(&action));
         assert_eq!(p.action(), Some(action));
         assert_eq!(p.action_label(), Some("falling"));
@@ -295,10 +325,21 @@ mod tests {
     #[test]
     fn scaling_moves_box_and_keypoints() {
         let mut kps = [Keypoint::default(); NUM_KEYPOINTS];
-        kps[5] = Keypoint { x: 10.0, y: 20.0, score: 0.5 };
+        kps[5] = Keypoint {
+            x: 10.0,
+            y: 20.0,
+            score: 0.5,
+        };
         let mut p = Person::new([10.0, 20.0, 30.0, 40.0], 0.9, kps);
         p.scale(0.5, 2.0);
         assert_eq!(p.bbox, [5.0, 40.0, 15.0, 80.0]);
-        assert_eq!(p.keypoints[5], Keypoint { x: 5.0, y: 40.0, score: 0.5 });
+        assert_eq!(
+            p.keypoints[5],
+            Keypoint {
+                x: 5.0,
+                y: 40.0,
+                score: 0.5
+            }
+        );
     }
 }

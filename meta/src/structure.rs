@@ -56,7 +56,11 @@ mod tests {
     fn structure_holds_the_persons_json() {
         gst::init().unwrap();
         let mut p = Person::new([1.0, 2.0, 3.0, 4.0], 0.5, [Keypoint::default(); 17]);
-        p.set_track(Some(Track { id: 9, state: TrackState::New, age: 0 }));
+        p.set_track(Some(Track {
+            id: 9,
+            state: TrackState::New,
+            age: 0,
+        }));
         let mut buffer = gst::Buffer::new();
         let b = buffer.get_mut().unwrap();
         assert_eq!(export_structure(b), None);
@@ -70,6 +74,10 @@ mod tests {
         let v: serde_json::Value = serde_json::from_str(s.get::<&str>("json").unwrap()).unwrap();
         assert_eq!(v[0]["track_id"], 9);
         assert_eq!(v[0]["track_state"], "new");
-        assert_eq!(b.iter_meta::<gst::Meta>().count(), 2, "the pose meta and one structure view");
+        assert_eq!(
+            b.iter_meta::<gst::Meta>().count(),
+            2,
+            "the pose meta and one structure view"
+        );
     }
 }

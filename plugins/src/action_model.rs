@@ -9,9 +9,9 @@
 use std::path::Path;
 
 use ort::{session::Session, value::TensorRef};
-use recognizer_core::action::{softmax, Normalization};
+use recognizer_core::action::{Normalization, softmax};
 
-use crate::onnx::{self, describe, describe_text, LoadedSession, SessionRequest};
+use crate::onnx::{self, LoadedSession, SessionRequest, describe, describe_text};
 
 /// What the model's outputs are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -45,39 +45,79 @@ const CONTRACT_TEXT: &str = "expected an ST-GCN-family classifier: input [N,M,T,
 
 impl ActionModel {
     pub fn load(request: &SessionRequest<'_>) -> Result<Self, String> {
-        let LoadedSession { session, execution_provider, fallback_reason } = onnx::load_session(request)?;
+        let LoadedSession {
+            session,
+            execution_provider,
+            fallback_reason,
+        } = onnx::load_session(request)?;
         let (inputs, outputs) = describe(&session);
         let name = request.model.display();
         let mismatch = |why: &str| {
-            format!("{name} is not an action model this element can run: {why}: {CONTRACT_TEXT}; the model has {}", describe_text(&inputs, &outputs))
+            format!(
+                "{name} is not an action model this element can run: {why}: {CONTRACT_TEXT}; the model has {}",
+                describe_text(&inputs, &outputs)
+            )
         };
-        let [input] = &inputs[..] else { return Err(mismatch(&format!("{} inputs, not 1", inputs.len()))) };
+        let [input] = &inputs[..] else {
+            return Err(mismatch(&format!("{} inputs, not 1", inputs.len())));
+        };
         let s = &input.shape;
         let fixed = |d: i64| (d > 0).then_some(d as usize);
-        if input.element != "float32" || s.len() != 5 || fixed(s[3]).is_some_and(|v| v != 17) || fixed(s[4]).is_some_and(|c| c != 3) {
-            return Err(mismatch(&format!("input '{}' is not [N,M,T,17,3] float32", input.name)));
+        if input.element != "float32"
+            || s.len() != 5
+            || fixed(s[3]).is_some_and(|v| v != 17)
+            || fixed(s[4]).is_some_and(|c| c != 3)
+        {
+            return Err(mismatch(&format!(
+                "input '{}' is not [N,M,T,17,3] float32",
+                input.name
+            )));
         }
         let Some(output) = outputs.iter().find(|o| o.shape.len() == 2) else {
             return Err(mismatch("no output of shape [N,K]"));
         };
         let persons = fixed(s[1]);
         if persons.is_some_and(|m| m > 2) {
-            return Err(mismatch(&format!("M = {} persons per sample; 1 or 2 are supported", s[1])));
+            return Err(mismatch(&format!(
+                "M = {} persons per sample; 1 or 2 are supported",
+                s[1]
+            )));
         }
-        let metadata = session.metadata().map_err(|e| format!("{name}: cannot read metadata: {e}"))?;
+        let metadata = session
+            .metadata()
+            .map_err(|e| format!("{name}: cannot read metadata: {e}"))?;
         let custom = |key: &str| metadata.custom(key).filter(|v| !v.trim().is_empty());
         let normalization = custom("recognizer.normalization")
-            .map(|v| v.trim().parse::<Normalization>().map_err(|e| format!("{name}: metadata recognizer.normalization: {e}")))
+            .map(|v| {
+                v.trim()
+                    .parse::<Normalization>()
+                    .map_err(|e| format!("{name}: metadata recognizer.normalization: {e}"))
+            })
             .transpose()?;
         let output_kind = match custom("recognizer.output").as_deref().map(str::trim) {
             None => None,
             Some("logits") => Some(OutputKind::Logits),
             Some("probabilities") => Some(OutputKind::Probabilities),
-            Some(other) => return Err(format!("{name}: metadata recognizer.output '{other}': expected logits or probabilities")),
+            Some(other) => {
+                return Err(format!(
+                    "{name}: metadata recognizer.output '{other}': expected logits or probabilities"
+                ));
+            }
         };
-        let labels = custom("recognizer.labels").map(|v| v.lines().map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect());
+        let labels = custom("recognizer.labels").map(|v| {
+            v.lines()
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect()
+        });
         let number = |key: &str| -> Result<Option<usize>, String> {
-            custom(key).map(|v| v.trim().parse::<usize>().map_err(|e| format!("{name}: metadata {key} '{v}': {e}"))).transpose()
+            custom(key)
+                .map(|v| {
+                    v.trim()
+                        .parse::<usize>()
+                        .map_err(|e| format!("{name}: metadata {key} '{v}': {e}"))
+                })
+                .transpose()
         };
         let frames = fixed(s[2]).or(number("recognizer.window")?);
         let min_frames = number("recognizer.min_frames")?;
@@ -101,26 +141,50 @@ impl ActionModel {
 
     /// CPU, default threads: for tools and tests.
     pub fn load_cpu(model: &Path) -> Result<Self, String> {
-        Self::load(&SessionRequest { model, device: onnx::Device::Cpu, fallback_to_cpu: false, threads: 0 })
+        Self::load(&SessionRequest {
+            model,
+            device: onnx::Device::Cpu,
+            fallback_to_cpu: false,
+            threads: 0,
+        })
     }
 
     /// Runs `samples` (`n` samples of `[M, T, 17, 3]` each, back to back) and returns one row of
     /// class probabilities per sample. One inference call when the batch is dynamic.
-    pub fn classify(&mut self, samples: &[f32], n: usize, persons: usize, frames: usize, output: OutputKind) -> Result<Vec<Vec<f32>>, String> {
+    pub fn classify(
+        &mut self,
+        samples: &[f32],
+        n: usize,
+        persons: usize,
+        frames: usize,
+        output: OutputKind,
+    ) -> Result<Vec<Vec<f32>>, String> {
         let per = persons * frames * 17 * 3;
         assert_eq!(samples.len(), n * per);
         let mut rows = Vec::with_capacity(n);
-        let calls: Vec<(usize, usize)> = if self.dynamic_batch { vec![(0, n)] } else { (0..n).map(|i| (i, 1)).collect() };
+        let calls: Vec<(usize, usize)> = if self.dynamic_batch {
+            vec![(0, n)]
+        } else {
+            (0..n).map(|i| (i, 1)).collect()
+        };
         for (first, count) in calls {
             let data = &samples[first * per..(first + count) * per];
-            let tensor = TensorRef::from_array_view(([count, persons, frames, 17usize, 3usize], data)).map_err(|e| e.to_string())?;
-            let outputs =
-                self.session.run(ort::inputs![self.input.as_str() => tensor]).map_err(|e| format!("inference failed: {e}"))?;
-            let (shape, values) =
-                outputs[self.output.as_str()].try_extract_tensor::<f32>().map_err(|e| format!("output '{}': {e}", self.output))?;
+            let tensor =
+                TensorRef::from_array_view(([count, persons, frames, 17usize, 3usize], data))
+                    .map_err(|e| e.to_string())?;
+            let outputs = self
+                .session
+                .run(ort::inputs![self.input.as_str() => tensor])
+                .map_err(|e| format!("inference failed: {e}"))?;
+            let (shape, values) = outputs[self.output.as_str()]
+                .try_extract_tensor::<f32>()
+                .map_err(|e| format!("output '{}': {e}", self.output))?;
             let k = shape.get(1).copied().unwrap_or(0).max(0) as usize;
             if k == 0 || values.len() != count * k {
-                return Err(format!("output '{}' has shape {shape:?}, expected [{count}, K]", self.output));
+                return Err(format!(
+                    "output '{}' has shape {shape:?}, expected [{count}, K]",
+                    self.output
+                ));
             }
             for row in values.chunks(k) {
                 let mut row = row.to_vec();

@@ -10,14 +10,18 @@ use std::{
 
 use gst::prelude::*;
 use ort::{
-    ep::{self, ExecutionProvider},
     environment::Environment,
+    ep::{self, ExecutionProvider},
     session::Session,
     value::ValueType,
 };
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("recognizer-onnx", gst::DebugColorFlags::empty(), Some("Recognizer ONNX Runtime loading"))
+    gst::DebugCategory::new(
+        "recognizer-onnx",
+        gst::DebugColorFlags::empty(),
+        Some("Recognizer ONNX Runtime loading"),
+    )
 });
 
 /// Folder where `scripts/setup` installs the library, fixed at build time.
@@ -39,7 +43,11 @@ fn library_candidates() -> Vec<PathBuf> {
     if let Ok(entries) = std::fs::read_dir(SETUP_ORT_DIR) {
         let mut libs: Vec<PathBuf> = entries
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.file_name().and_then(|n| n.to_str()).is_some_and(|n| n.starts_with("libonnxruntime.so")))
+            .filter(|p| {
+                p.file_name()
+                    .and_then(|n| n.to_str())
+                    .is_some_and(|n| n.starts_with("libonnxruntime.so"))
+            })
             .collect();
         // The shortest name (`libonnxruntime.so`, a link to the versioned file) first.
         libs.sort_by_key(|p| p.as_os_str().len());
@@ -113,7 +121,11 @@ pub fn inference_properties(default_threads: u32) -> Vec<glib::ParamSpec> {
 /// The element error for a model that could not be loaded: `NotFound` when the file is missing,
 /// `OpenRead` otherwise, with `message` (which names the file and the problem) as its text.
 pub fn model_load_error(model: &Path, message: &str) -> gst::ErrorMessage {
-    let kind = if model.is_file() { gst::ResourceError::OpenRead } else { gst::ResourceError::NotFound };
+    let kind = if model.is_file() {
+        gst::ResourceError::OpenRead
+    } else {
+        gst::ResourceError::NotFound
+    };
     gst::error_msg!(kind, ("{}", message))
 }
 
@@ -137,7 +149,11 @@ impl FromStr for Device {
                 .and_then(|n| n.parse::<i32>().ok())
                 .filter(|n| *n >= 0)
                 .map(Self::Cuda)
-                .ok_or_else(|| format!("invalid device '{s}': expected 'cpu', 'cuda' or 'cuda:N' (N = GPU index)")),
+                .ok_or_else(|| {
+                    format!(
+                        "invalid device '{s}': expected 'cpu', 'cuda' or 'cuda:N' (N = GPU index)"
+                    )
+                }),
         }
     }
 }
@@ -182,45 +198,79 @@ pub struct TensorInfo {
 
 impl fmt::Display for TensorInfo {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        let dims: Vec<String> = self.shape.iter().map(|d| if *d < 0 { "?".into() } else { d.to_string() }).collect();
+        let dims: Vec<String> = self
+            .shape
+            .iter()
+            .map(|d| if *d < 0 { "?".into() } else { d.to_string() })
+            .collect();
         write!(f, "{} [{}] {}", self.name, dims.join(","), self.element)
     }
 }
 
 fn tensor_info(name: &str, ty: &ValueType) -> TensorInfo {
     match ty {
-        ValueType::Tensor { ty, shape, .. } => {
-            TensorInfo { name: name.to_string(), shape: shape.iter().copied().collect(), element: format!("{ty:?}").to_lowercase() }
-        }
-        other => TensorInfo { name: name.to_string(), shape: Vec::new(), element: format!("{other:?}") },
+        ValueType::Tensor { ty, shape, .. } => TensorInfo {
+            name: name.to_string(),
+            shape: shape.iter().copied().collect(),
+            element: format!("{ty:?}").to_lowercase(),
+        },
+        other => TensorInfo {
+            name: name.to_string(),
+            shape: Vec::new(),
+            element: format!("{other:?}"),
+        },
     }
 }
 
 /// The session's inputs and outputs.
 pub fn describe(session: &Session) -> (Vec<TensorInfo>, Vec<TensorInfo>) {
-    let inputs = session.inputs().iter().map(|i| tensor_info(i.name(), i.dtype())).collect();
-    let outputs = session.outputs().iter().map(|o| tensor_info(o.name(), o.dtype())).collect();
+    let inputs = session
+        .inputs()
+        .iter()
+        .map(|i| tensor_info(i.name(), i.dtype()))
+        .collect();
+    let outputs = session
+        .outputs()
+        .iter()
+        .map(|o| tensor_info(o.name(), o.dtype()))
+        .collect();
     (inputs, outputs)
 }
 
 /// "inputs: a [1,3] float32; outputs: b [?,60] float32", for error messages.
 pub fn describe_text(inputs: &[TensorInfo], outputs: &[TensorInfo]) -> String {
-    let join = |v: &[TensorInfo]| v.iter().map(|t| t.to_string()).collect::<Vec<_>>().join(", ");
+    let join = |v: &[TensorInfo]| {
+        v.iter()
+            .map(|t| t.to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    };
     format!("inputs: {}; outputs: {}", join(inputs), join(outputs))
 }
 
-fn build(request: &SessionRequest<'_>, runtime: &Runtime, cuda: Option<i32>) -> Result<Session, String> {
+fn build(
+    request: &SessionRequest<'_>,
+    runtime: &Runtime,
+    cuda: Option<i32>,
+) -> Result<Session, String> {
     let model = request.model.display();
     let err = |e: &dyn fmt::Display| format!("could not load {model} as an ONNX model: {e}");
     let mut builder = Session::builder(&runtime.environment).map_err(|e| err(&e))?;
     if request.threads > 0 {
-        builder = builder.with_intra_threads(request.threads).map_err(|e| err(&e))?;
+        builder = builder
+            .with_intra_threads(request.threads)
+            .map_err(|e| err(&e))?;
     }
     builder = builder.with_inter_threads(1).map_err(|e| err(&e))?;
     if let Some(id) = cuda {
         builder = builder
-            .with_execution_providers([ep::CUDA::default().with_device_id(id).build().error_on_failure()])
-            .map_err(|e| format!("CUDA execution provider (device {id}) could not be enabled: {e}"))?;
+            .with_execution_providers([ep::CUDA::default()
+                .with_device_id(id)
+                .build()
+                .error_on_failure()])
+            .map_err(|e| {
+                format!("CUDA execution provider (device {id}) could not be enabled: {e}")
+            })?;
     }
     builder.commit_from_file(request.model).map_err(|e| err(&e))
 }
@@ -229,7 +279,10 @@ fn build(request: &SessionRequest<'_>, runtime: &Runtime, cuda: Option<i32>) -> 
 pub fn load_session(request: &SessionRequest<'_>) -> Result<LoadedSession, String> {
     let model = request.model;
     if !model.is_file() {
-        return Err(format!("model file {} does not exist or is not a file", model.display()));
+        return Err(format!(
+            "model file {} does not exist or is not a file",
+            model.display()
+        ));
     }
     let runtime = runtime()?;
     match request.device {
@@ -245,16 +298,24 @@ pub fn load_session(request: &SessionRequest<'_>) -> Result<LoadedSession, Strin
                     "device=cuda:{id} was requested but the ONNX Runtime library {} has no CUDA execution provider (a CPU-only build; the onnxruntime-gpu build with CUDA 13 and cuDNN 9 is needed)",
                     runtime.library.display()
                 )),
-                Err(e) => Err(format!("could not query ONNX Runtime's execution providers: {e}")),
+                Err(e) => Err(format!(
+                    "could not query ONNX Runtime's execution providers: {e}"
+                )),
             };
             match attempt {
-                Ok(session) => Ok(LoadedSession { session, execution_provider: "CUDAExecutionProvider", fallback_reason: None }),
+                Ok(session) => Ok(LoadedSession {
+                    session,
+                    execution_provider: "CUDAExecutionProvider",
+                    fallback_reason: None,
+                }),
                 Err(reason) if request.fallback_to_cpu => Ok(LoadedSession {
                     session: build(request, runtime, None)?,
                     execution_provider: "CPUExecutionProvider",
                     fallback_reason: Some(reason),
                 }),
-                Err(reason) => Err(format!("{reason}; set fallback-to-cpu=true to run on the CPU instead")),
+                Err(reason) => Err(format!(
+                    "{reason}; set fallback-to-cpu=true to run on the CPU instead"
+                )),
             }
         }
     }

@@ -14,7 +14,7 @@
 use std::{
     collections::{HashMap, VecDeque},
     path::PathBuf,
-    sync::{mpsc, Arc, Condvar, LazyLock, Mutex, Weak},
+    sync::{Arc, Condvar, LazyLock, Mutex, Weak, mpsc},
     thread,
     time::{Duration, Instant},
 };
@@ -169,16 +169,33 @@ impl Group {
         let execution_provider = model.execution_provider;
         let fallback_reason = model.fallback_reason.clone();
         // A model with a fixed batch of 1 still shares its session; it just never batches.
-        let max_batch = if contract.dynamic_batch { config.max_batch.max(1) } else { 1 };
-        let shared = Arc::new(Shared { queue: Mutex::new(Queue::default()), wake: Condvar::new() });
+        let max_batch = if contract.dynamic_batch {
+            config.max_batch.max(1)
+        } else {
+            1
+        };
+        let shared = Arc::new(Shared {
+            queue: Mutex::new(Queue::default()),
+            wake: Condvar::new(),
+        });
         let worker = {
             let (shared, timeout) = (shared.clone(), config.batch_timeout);
             thread::Builder::new()
                 .name(format!("pose-group-{name}"))
                 .spawn(move || run_worker(model, &shared, max_batch, timeout))
-                .map_err(|e| format!("could not start the inference thread of session-group '{name}': {e}"))?
+                .map_err(|e| {
+                    format!("could not start the inference thread of session-group '{name}': {e}")
+                })?
         };
-        Ok(Self { name: name.to_string(), config, contract, execution_provider, fallback_reason, shared, worker: Some(worker) })
+        Ok(Self {
+            name: name.to_string(),
+            config,
+            contract,
+            execution_provider,
+            fallback_reason,
+            shared,
+            worker: Some(worker),
+        })
     }
 }
 
@@ -188,7 +205,13 @@ impl Queue {
     /// (`free_since`), whichever is later. Counting from when the worker is free matters: a frame
     /// that queued during the previous call would otherwise always leave alone, and two streams
     /// would settle into taking turns instead of sharing calls. Otherwise, when to look again.
-    fn take_ready(&mut self, max_batch: usize, timeout: Duration, free_since: Instant, now: Instant) -> Result<Vec<Request>, Option<Instant>> {
+    fn take_ready(
+        &mut self,
+        max_batch: usize,
+        timeout: Duration,
+        free_since: Instant,
+        now: Instant,
+    ) -> Result<Vec<Request>, Option<Instant>> {
         let Some(first) = self.pending.front() else {
             return Err(None);
         };
@@ -204,7 +227,12 @@ impl Queue {
 }
 
 /// Waits for the next batch ([`Queue::take_ready`]); `None` at shutdown.
-fn next_batch(shared: &Shared, max_batch: usize, timeout: Duration, free_since: Instant) -> Option<Vec<Request>> {
+fn next_batch(
+    shared: &Shared,
+    max_batch: usize,
+    timeout: Duration,
+    free_since: Instant,
+) -> Option<Vec<Request>> {
     let mut queue = shared.queue.lock().unwrap();
     loop {
         if queue.shutdown {
@@ -222,8 +250,14 @@ fn next_batch(shared: &Shared, max_batch: usize, timeout: Duration, free_since: 
 fn run_worker(mut model: PoseModel, shared: &Shared, max_batch: usize, timeout: Duration) {
     let mut free_since = Instant::now();
     while let Some(batch) = next_batch(shared, max_batch, timeout, free_since) {
-        let items: Vec<BatchItem<'_>> =
-            batch.iter().map(|r| BatchItem { input: &r.input, letterbox: r.letterbox, params: r.params }).collect();
+        let items: Vec<BatchItem<'_>> = batch
+            .iter()
+            .map(|r| BatchItem {
+                input: &r.input,
+                letterbox: r.letterbox,
+                params: r.params,
+            })
+            .collect();
         let results = match model.run_batch(&items) {
             Ok(results) => results,
             Err(e) => vec![Err(e); batch.len()],
@@ -231,7 +265,11 @@ fn run_worker(mut model: PoseModel, shared: &Shared, max_batch: usize, timeout: 
         let batch_size = batch.len();
         for (request, result) in batch.into_iter().zip(results) {
             // A member that went away (its element stopped) no longer listens: nothing to do.
-            let _ = request.reply.send(Reply { result, input: request.input, batch_size });
+            let _ = request.reply.send(Reply {
+                result,
+                input: request.input,
+                batch_size,
+            });
         }
         free_since = Instant::now();
     }
@@ -272,11 +310,21 @@ impl Member {
         {
             let mut queue = self.group.shared.queue.lock().unwrap();
             queue.members.insert(self.id, true);
-            queue.pending.push_back(Request { member: self.id, input, letterbox, params, arrived: Instant::now(), reply });
+            queue.pending.push_back(Request {
+                member: self.id,
+                input,
+                letterbox,
+                params,
+                arrived: Instant::now(),
+                reply,
+            });
         }
         self.group.shared.wake.notify_all();
         answer.recv().unwrap_or_else(|_| Reply {
-            result: Err(format!("the inference thread of session-group '{}' stopped", self.group.name)),
+            result: Err(format!(
+                "the inference thread of session-group '{}' stopped",
+                self.group.name
+            )),
             input: Vec::new(),
             batch_size: 0,
         })
@@ -284,7 +332,13 @@ impl Member {
 
     /// An inactive member (at end-of-stream) is not waited for when a batch is gathered.
     pub fn set_active(&self, active: bool) {
-        self.group.shared.queue.lock().unwrap().members.insert(self.id, active);
+        self.group
+            .shared
+            .queue
+            .lock()
+            .unwrap()
+            .members
+            .insert(self.id, active);
         self.group.shared.wake.notify_all();
     }
 }
@@ -305,16 +359,35 @@ impl Drop for Member {
 mod tests {
     use super::*;
 
-    const PARAMS: DecodeParams = DecodeParams { score_threshold: 0.3, nms_threshold: 0.65, max_persons: 20 };
+    const PARAMS: DecodeParams = DecodeParams {
+        score_threshold: 0.3,
+        nms_threshold: 0.65,
+        max_persons: 20,
+    };
 
     fn queue(members: &[bool]) -> Queue {
-        Queue { members: members.iter().copied().enumerate().map(|(i, a)| (i as u64, a)).collect(), ..Default::default() }
+        Queue {
+            members: members
+                .iter()
+                .copied()
+                .enumerate()
+                .map(|(i, a)| (i as u64, a))
+                .collect(),
+            ..Default::default()
+        }
     }
 
     fn submit(queue: &mut Queue, member: u64, arrived: Instant) {
         let (reply, _) = mpsc::sync_channel(1);
         let letterbox = Letterbox::new(640, 480, 640, 640);
-        queue.pending.push_back(Request { member, input: Vec::new(), letterbox, params: PARAMS, arrived, reply });
+        queue.pending.push_back(Request {
+            member,
+            input: Vec::new(),
+            letterbox,
+            params: PARAMS,
+            arrived,
+            reply,
+        });
     }
 
     fn members(batch: &[Request]) -> Vec<u64> {
@@ -327,13 +400,23 @@ mod tests {
         let ms = |n| t0 + Duration::from_millis(n);
         let timeout = Duration::from_millis(10);
         let mut q = queue(&[true, true, true]);
-        assert_eq!(q.take_ready(8, timeout, t0, ms(0)).err(), Some(None), "nothing queued");
+        assert_eq!(
+            q.take_ready(8, timeout, t0, ms(0)).err(),
+            Some(None),
+            "nothing queued"
+        );
         submit(&mut q, 0, ms(1));
         submit(&mut q, 1, ms(2));
         // Two of three: wait until 10 ms after the first.
-        assert_eq!(q.take_ready(8, timeout, t0, ms(5)).err(), Some(Some(ms(11))));
+        assert_eq!(
+            q.take_ready(8, timeout, t0, ms(5)).err(),
+            Some(Some(ms(11)))
+        );
         submit(&mut q, 2, ms(6));
-        assert_eq!(members(&q.take_ready(8, timeout, t0, ms(6)).unwrap()), [0, 1, 2]);
+        assert_eq!(
+            members(&q.take_ready(8, timeout, t0, ms(6)).unwrap()),
+            [0, 1, 2]
+        );
         assert!(q.pending.is_empty());
     }
 
@@ -343,7 +426,13 @@ mod tests {
         let ms = |n| t0 + Duration::from_millis(n);
         let mut q = queue(&[true, true]);
         submit(&mut q, 1, ms(0));
-        assert_eq!(members(&q.take_ready(8, Duration::from_millis(10), t0, ms(10)).unwrap()), [1]);
+        assert_eq!(
+            members(
+                &q.take_ready(8, Duration::from_millis(10), t0, ms(10))
+                    .unwrap()
+            ),
+            [1]
+        );
     }
 
     #[test]
@@ -351,7 +440,10 @@ mod tests {
         let t0 = Instant::now();
         let mut q = queue(&[true, false]);
         submit(&mut q, 0, t0);
-        assert_eq!(members(&q.take_ready(8, Duration::from_secs(3600), t0, t0).unwrap()), [0]);
+        assert_eq!(
+            members(&q.take_ready(8, Duration::from_secs(3600), t0, t0).unwrap()),
+            [0]
+        );
     }
 
     #[test]
@@ -361,9 +453,15 @@ mod tests {
         for m in [3, 0, 4, 1, 2] {
             submit(&mut q, m, t0);
         }
-        assert_eq!(members(&q.take_ready(2, Duration::from_secs(3600), t0, t0).unwrap()), [3, 0]);
+        assert_eq!(
+            members(&q.take_ready(2, Duration::from_secs(3600), t0, t0).unwrap()),
+            [3, 0]
+        );
         // Two more are a full batch again; the last one waits for the timeout or for company.
-        assert_eq!(members(&q.take_ready(2, Duration::from_secs(3600), t0, t0).unwrap()), [4, 1]);
+        assert_eq!(
+            members(&q.take_ready(2, Duration::from_secs(3600), t0, t0).unwrap()),
+            [4, 1]
+        );
         assert!(q.take_ready(2, Duration::from_secs(3600), t0, t0).is_err());
     }
 
@@ -375,8 +473,18 @@ mod tests {
         let ms = |n| t0 + Duration::from_millis(n);
         let mut q = queue(&[true, true]);
         submit(&mut q, 1, ms(0));
-        assert_eq!(q.take_ready(8, Duration::from_millis(10), ms(50), ms(52)).err(), Some(Some(ms(60))));
+        assert_eq!(
+            q.take_ready(8, Duration::from_millis(10), ms(50), ms(52))
+                .err(),
+            Some(Some(ms(60)))
+        );
         submit(&mut q, 0, ms(53));
-        assert_eq!(members(&q.take_ready(8, Duration::from_millis(10), ms(50), ms(53)).unwrap()), [1, 0]);
+        assert_eq!(
+            members(
+                &q.take_ready(8, Duration::from_millis(10), ms(50), ms(53))
+                    .unwrap()
+            ),
+            [1, 0]
+        );
     }
 }

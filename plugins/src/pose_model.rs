@@ -6,11 +6,11 @@ use std::{fmt, path::Path, str::FromStr};
 
 use ort::{session::Session, value::TensorRef};
 use recognizer_core::pose::{
-    decode_rtmo, decode_yolo_pose, fill_input_tensor, ChannelOrder, DecodeParams, Image, Letterbox, PoseDetection,
-    decode::YOLO_POSE_CHANNELS,
+    ChannelOrder, DecodeParams, Image, Letterbox, PoseDetection, decode::YOLO_POSE_CHANNELS,
+    decode_rtmo, decode_yolo_pose, fill_input_tensor,
 };
 
-use crate::onnx::{self, describe, describe_text, LoadedSession, SessionRequest, TensorInfo};
+use crate::onnx::{self, LoadedSession, SessionRequest, TensorInfo, describe, describe_text};
 
 /// Which output contract a model follows.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -31,7 +31,9 @@ impl FromStr for ModelFormat {
             "auto" => Ok(Self::Auto),
             "rtmo" => Ok(Self::Rtmo),
             "yolo-pose" => Ok(Self::YoloPose),
-            _ => Err(format!("invalid model format '{s}': expected 'auto', 'rtmo' or 'yolo-pose'")),
+            _ => Err(format!(
+                "invalid model format '{s}': expected 'auto', 'rtmo' or 'yolo-pose'"
+            )),
         }
     }
 }
@@ -100,41 +102,81 @@ const CONTRACTS_TEXT: &str = "expected RTMO (input [1,3,H,W] float32 -> dets [1,
      or raw YOLO-pose (input [1,3,H,W] float32 -> output0 [1,56,A])";
 
 /// Matches a model's inputs and outputs against the supported contracts.
-pub fn find_contract(inputs: &[TensorInfo], outputs: &[TensorInfo], wanted: ModelFormat) -> Result<Contract, String> {
-    let mismatch = |why: &str| format!("{why}: {CONTRACTS_TEXT}; the model has {}", describe_text(inputs, outputs));
+pub fn find_contract(
+    inputs: &[TensorInfo],
+    outputs: &[TensorInfo],
+    wanted: ModelFormat,
+) -> Result<Contract, String> {
+    let mismatch = |why: &str| {
+        format!(
+            "{why}: {CONTRACTS_TEXT}; the model has {}",
+            describe_text(inputs, outputs)
+        )
+    };
     let [input] = inputs else {
-        return Err(mismatch(&format!("the model has {} inputs, not 1", inputs.len())));
+        return Err(mismatch(&format!(
+            "the model has {} inputs, not 1",
+            inputs.len()
+        )));
     };
     let dim_ok = |d: i64, want: i64| d == want || d < 0;
-    if input.element != "float32" || input.shape.len() != 4 || !dim_ok(input.shape[0], 1) || !dim_ok(input.shape[1], 3) {
-        return Err(mismatch(&format!("input '{}' is not an image tensor [1,3,H,W] float32", input.name)));
+    if input.element != "float32"
+        || input.shape.len() != 4
+        || !dim_ok(input.shape[0], 1)
+        || !dim_ok(input.shape[1], 3)
+    {
+        return Err(mismatch(&format!(
+            "input '{}' is not an image tensor [1,3,H,W] float32",
+            input.name
+        )));
     }
     let size = |d: i64| if d > 0 { d as usize } else { 640 };
     let (input_height, input_width) = (size(input.shape[2]), size(input.shape[3]));
 
     let rtmo = {
-        let dets = outputs.iter().filter(|o| o.shape.len() == 3 && o.shape[2] == 5).min_by_key(|o| o.name != "dets");
+        let dets = outputs
+            .iter()
+            .filter(|o| o.shape.len() == 3 && o.shape[2] == 5)
+            .min_by_key(|o| o.name != "dets");
         let kps = outputs
             .iter()
             .filter(|o| o.shape.len() == 4 && o.shape[2] == 17 && o.shape[3] == 3)
             .min_by_key(|o| o.name != "keypoints");
         match (dets, kps) {
-            (Some(d), Some(k)) => Some(Outputs::Rtmo { dets: d.name.clone(), keypoints: k.name.clone() }),
+            (Some(d), Some(k)) => Some(Outputs::Rtmo {
+                dets: d.name.clone(),
+                keypoints: k.name.clone(),
+            }),
             _ => None,
         }
     };
     let yolo = outputs
         .iter()
         .find(|o| o.shape.len() == 3 && o.shape[1] == YOLO_POSE_CHANNELS as i64)
-        .map(|o| Outputs::YoloPose { output: o.name.clone() });
+        .map(|o| Outputs::YoloPose {
+            output: o.name.clone(),
+        });
     let (format, outputs_found) = match (wanted, rtmo, yolo) {
         (ModelFormat::Auto | ModelFormat::Rtmo, Some(o), _) => (ModelFormat::Rtmo, o),
         (ModelFormat::Auto | ModelFormat::YoloPose, _, Some(o)) => (ModelFormat::YoloPose, o),
-        (ModelFormat::Auto, None, None) => return Err(mismatch("the model follows no supported pose contract")),
-        (format, _, _) => return Err(mismatch(&format!("model-format={format} was set but the model's outputs do not fit it"))),
+        (ModelFormat::Auto, None, None) => {
+            return Err(mismatch("the model follows no supported pose contract"));
+        }
+        (format, _, _) => {
+            return Err(mismatch(&format!(
+                "model-format={format} was set but the model's outputs do not fit it"
+            )));
+        }
     };
     let dynamic_batch = input.shape[0] < 0;
-    Ok(Contract { format, input: input.name.clone(), input_width, input_height, dynamic_batch, outputs: outputs_found })
+    Ok(Contract {
+        format,
+        input: input.name.clone(),
+        input_width,
+        input_height,
+        dynamic_batch,
+        outputs: outputs_found,
+    })
 }
 
 /// A loaded pose model with its input buffer, ready to run frame after frame.
@@ -151,17 +193,40 @@ pub struct PoseModel {
 impl PoseModel {
     /// Loads `request.model` and checks it follows a supported contract.
     pub fn load(request: &SessionRequest<'_>, format: ModelFormat) -> Result<Self, String> {
-        let LoadedSession { session, execution_provider, fallback_reason } = onnx::load_session(request)?;
+        let LoadedSession {
+            session,
+            execution_provider,
+            fallback_reason,
+        } = onnx::load_session(request)?;
         let (inputs, outputs) = describe(&session);
-        let contract = find_contract(&inputs, &outputs, format)
-            .map_err(|e| format!("{} is not a pose model this element can run: {e}", request.model.display()))?;
+        let contract = find_contract(&inputs, &outputs, format).map_err(|e| {
+            format!(
+                "{} is not a pose model this element can run: {e}",
+                request.model.display()
+            )
+        })?;
         let input = vec![0.0; contract.input_len()];
-        Ok(Self { session, contract, execution_provider, fallback_reason, input, batch_input: Vec::new() })
+        Ok(Self {
+            session,
+            contract,
+            execution_provider,
+            fallback_reason,
+            input,
+            batch_input: Vec::new(),
+        })
     }
 
     /// Path-only convenience for tools and tests: CPU, default threads.
     pub fn load_cpu(model: &Path, threads: usize) -> Result<Self, String> {
-        Self::load(&SessionRequest { model, device: onnx::Device::Cpu, fallback_to_cpu: false, threads }, ModelFormat::Auto)
+        Self::load(
+            &SessionRequest {
+                model,
+                device: onnx::Device::Cpu,
+                fallback_to_cpu: false,
+                threads,
+            },
+            ModelFormat::Auto,
+        )
     }
 
     pub fn letterbox(&self, width: usize, height: usize) -> Letterbox {
@@ -179,9 +244,17 @@ impl PoseModel {
     }
 
     /// Runs the model on the input tensor and decodes persons in source-frame pixels.
-    pub fn run(&mut self, letterbox: &Letterbox, params: &DecodeParams) -> Result<Vec<PoseDetection>, String> {
+    pub fn run(
+        &mut self,
+        letterbox: &Letterbox,
+        params: &DecodeParams,
+    ) -> Result<Vec<PoseDetection>, String> {
         let input = std::mem::take(&mut self.input);
-        let result = self.run_batch(&[BatchItem { input: &input, letterbox: *letterbox, params: *params }]);
+        let result = self.run_batch(&[BatchItem {
+            input: &input,
+            letterbox: *letterbox,
+            params: *params,
+        }]);
         self.input = input;
         result?.pop().expect("one result per item")
     }
@@ -189,13 +262,22 @@ impl PoseModel {
     /// Runs several frames in one call (a model with a dynamic batch dimension) and decodes each
     /// with its own letterbox and settings. The outer error fails the whole call; the inner ones
     /// are per frame (outputs that do not decode).
-    pub fn run_batch(&mut self, items: &[BatchItem<'_>]) -> Result<Vec<Result<Vec<PoseDetection>, String>>, String> {
+    pub fn run_batch(
+        &mut self,
+        items: &[BatchItem<'_>],
+    ) -> Result<Vec<Result<Vec<PoseDetection>, String>>, String> {
         let frame_len = self.contract.input_len();
         if let Some(item) = items.iter().find(|i| i.input.len() != frame_len) {
-            return Err(format!("an input tensor holds {} values, expected {frame_len}", item.input.len()));
+            return Err(format!(
+                "an input tensor holds {} values, expected {frame_len}",
+                item.input.len()
+            ));
         }
         if items.len() > 1 && !self.contract.dynamic_batch {
-            return Err(format!("{} frames in one call, but the model's batch dimension is fixed at 1", items.len()));
+            return Err(format!(
+                "{} frames in one call, but the model's batch dimension is fixed at 1",
+                items.len()
+            ));
         }
         // One frame runs on its own tensor; several are gathered into one contiguous batch.
         let input: &[f32] = match items {
@@ -209,19 +291,30 @@ impl PoseModel {
                 &self.batch_input
             }
         };
-        let shape = [items.len(), 3, self.contract.input_height, self.contract.input_width];
+        let shape = [
+            items.len(),
+            3,
+            self.contract.input_height,
+            self.contract.input_width,
+        ];
         let tensor = TensorRef::from_array_view((shape, input)).map_err(|e| e.to_string())?;
         let outputs = self
             .session
             .run(ort::inputs![self.contract.input.as_str() => tensor])
             .map_err(|e| format!("inference failed: {e}"))?;
         let extract = |name: &str| {
-            outputs[name].try_extract_tensor::<f32>().map_err(|e| format!("output '{name}': {e}"))
+            outputs[name]
+                .try_extract_tensor::<f32>()
+                .map_err(|e| format!("output '{name}': {e}"))
         };
         // Frame b's rows are the b-th of `items.len()` equal chunks of each output.
         let chunk = |data: &'_ [f32], b: usize| -> Result<std::ops::Range<usize>, String> {
-            if data.len() % items.len() != 0 {
-                return Err(format!("an output holds {} values, not a multiple of the batch size {}", data.len(), items.len()));
+            if !data.len().is_multiple_of(items.len()) {
+                return Err(format!(
+                    "an output holds {} values, not a multiple of the batch size {}",
+                    data.len(),
+                    items.len()
+                ));
             }
             let n = data.len() / items.len();
             Ok(b * n..(b + 1) * n)
@@ -234,7 +327,8 @@ impl PoseModel {
                     .enumerate()
                     .map(|(b, item)| {
                         let (d, k) = (chunk(dets, b)?, chunk(keypoints, b)?);
-                        decode_rtmo(&dets[d], &keypoints[k], &item.letterbox, &item.params).map_err(|e| e.to_string())
+                        decode_rtmo(&dets[d], &keypoints[k], &item.letterbox, &item.params)
+                            .map_err(|e| e.to_string())
                     })
                     .collect()
             }
@@ -246,7 +340,8 @@ impl PoseModel {
                     .enumerate()
                     .map(|(b, item)| {
                         let range = chunk(data, b)?;
-                        decode_yolo_pose(&data[range], anchors, &item.letterbox, &item.params).map_err(|e| e.to_string())
+                        decode_yolo_pose(&data[range], anchors, &item.letterbox, &item.params)
+                            .map_err(|e| e.to_string())
                     })
                     .collect()
             }
@@ -255,7 +350,11 @@ impl PoseModel {
     }
 
     /// [`Self::preprocess`] then [`Self::run`].
-    pub fn detect(&mut self, image: &Image<'_>, params: &DecodeParams) -> Result<Vec<PoseDetection>, String> {
+    pub fn detect(
+        &mut self,
+        image: &Image<'_>,
+        params: &DecodeParams,
+    ) -> Result<Vec<PoseDetection>, String> {
         let letterbox = self.preprocess(image)?;
         self.run(&letterbox, params)
     }
@@ -266,17 +365,31 @@ mod tests {
     use super::*;
 
     fn t(name: &str, shape: &[i64]) -> TensorInfo {
-        TensorInfo { name: name.into(), shape: shape.to_vec(), element: "float32".into() }
+        TensorInfo {
+            name: name.into(),
+            shape: shape.to_vec(),
+            element: "float32".into(),
+        }
     }
 
     #[test]
     fn finds_rtmo_and_yolo_contracts() {
         let input = [t("input", &[1, 3, 640, 640])];
-        let c = find_contract(&input, &[t("dets", &[1, -1, 5]), t("keypoints", &[1, -1, 17, 3])], ModelFormat::Auto).unwrap();
+        let c = find_contract(
+            &input,
+            &[t("dets", &[1, -1, 5]), t("keypoints", &[1, -1, 17, 3])],
+            ModelFormat::Auto,
+        )
+        .unwrap();
         assert_eq!(c.format, ModelFormat::Rtmo);
         assert_eq!((c.input_width, c.input_height), (640, 640));
         assert!(!c.dynamic_batch);
-        let c = find_contract(&[t("images", &[-1, 3, -1, -1])], &[t("output0", &[-1, 56, -1])], ModelFormat::Auto).unwrap();
+        let c = find_contract(
+            &[t("images", &[-1, 3, -1, -1])],
+            &[t("output0", &[-1, 56, -1])],
+            ModelFormat::Auto,
+        )
+        .unwrap();
         assert_eq!(c.format, ModelFormat::YoloPose);
         assert_eq!(c.input, "images");
         assert!(c.dynamic_batch);
@@ -284,10 +397,20 @@ mod tests {
 
     #[test]
     fn rejects_other_models_naming_their_tensors() {
-        let err = find_contract(&[t("keypoint", &[-1, 2, 100, 17, 3])], &[t("1319", &[-1, 60])], ModelFormat::Auto).unwrap_err();
+        let err = find_contract(
+            &[t("keypoint", &[-1, 2, 100, 17, 3])],
+            &[t("1319", &[-1, 60])],
+            ModelFormat::Auto,
+        )
+        .unwrap_err();
         assert!(err.contains("keypoint [?,2,100,17,3] float32"), "{err}");
         assert!(err.contains("expected RTMO"), "{err}");
-        let err = find_contract(&[t("input", &[1, 3, 640, 640])], &[t("output0", &[1, 56, 8400])], ModelFormat::Rtmo).unwrap_err();
+        let err = find_contract(
+            &[t("input", &[1, 3, 640, 640])],
+            &[t("output0", &[1, 56, 8400])],
+            ModelFormat::Rtmo,
+        )
+        .unwrap_err();
         assert!(err.contains("model-format=rtmo"), "{err}");
     }
 }

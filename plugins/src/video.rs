@@ -1,6 +1,6 @@
 //! Viewing mapped GStreamer video frames as the core's [`Image`].
 
-use gst_video::{prelude::*, VideoColorMatrix, VideoColorRange, VideoFormat};
+use gst_video::{VideoColorMatrix, VideoColorRange, VideoFormat, prelude::*};
 use recognizer_core::pose::{Image, PixelLayout, YuvMatrix};
 
 /// Raw formats the pose elements read directly.
@@ -22,10 +22,15 @@ pub const INPUT_FORMATS: &[VideoFormat] = &[
 
 /// The always-present `src` and `sink` templates of an in-place filter with the given caps.
 pub fn filter_pad_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
-    [("src", gst::PadDirection::Src), ("sink", gst::PadDirection::Sink)]
-        .into_iter()
-        .map(|(name, direction)| gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps).unwrap())
-        .collect()
+    [
+        ("src", gst::PadDirection::Src),
+        ("sink", gst::PadDirection::Sink),
+    ]
+    .into_iter()
+    .map(|(name, direction)| {
+        gst::PadTemplate::new(name, direction, gst::PadPresence::Always, caps).unwrap()
+    })
+    .collect()
 }
 
 /// `video/x-raw` of any format: for elements that only read and write metadata.
@@ -53,10 +58,22 @@ pub fn image<'a>(frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>) -> Option
     let plane = |i: u32| frame.plane_data(i).unwrap_or(&[]);
     let stride = |i: usize| frame.plane_stride().get(i).copied().unwrap_or(0).max(0) as usize;
     let (layout, planes, strides) = match info.format() {
-        VideoFormat::I420 => (PixelLayout::I420, [plane(0), plane(1), plane(2)], [stride(0), stride(1), stride(2)]),
+        VideoFormat::I420 => (
+            PixelLayout::I420,
+            [plane(0), plane(1), plane(2)],
+            [stride(0), stride(1), stride(2)],
+        ),
         // YV12 stores V before U.
-        VideoFormat::Yv12 => (PixelLayout::I420, [plane(0), plane(2), plane(1)], [stride(0), stride(2), stride(1)]),
-        VideoFormat::Nv12 => (PixelLayout::Nv12, [plane(0), plane(1), &[][..]], [stride(0), stride(1), 0]),
+        VideoFormat::Yv12 => (
+            PixelLayout::I420,
+            [plane(0), plane(2), plane(1)],
+            [stride(0), stride(2), stride(1)],
+        ),
+        VideoFormat::Nv12 => (
+            PixelLayout::Nv12,
+            [plane(0), plane(1), &[][..]],
+            [stride(0), stride(1), 0],
+        ),
         f if INPUT_FORMATS.contains(&f) => {
             // Packed RGB family: component offsets within a pixel (R = 0, G = 1, B = 2).
             let offsets = finfo.poffset();
@@ -70,5 +87,12 @@ pub fn image<'a>(frame: &'a gst_video::VideoFrameRef<&gst::BufferRef>) -> Option
         }
         _ => return None,
     };
-    Some(Image { width: info.width() as usize, height: info.height() as usize, layout, planes, strides, matrix: matrix(info) })
+    Some(Image {
+        width: info.width() as usize,
+        height: info.height() as usize,
+        layout,
+        planes,
+        strides,
+        matrix: matrix(info),
+    })
 }

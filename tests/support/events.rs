@@ -17,7 +17,9 @@ use std::{
 };
 
 use gst::prelude::*;
-use recognizer_meta::{Action, Keypoint, NUM_KEYPOINTS, Person, PoseMeta, PoseMetaFlags, Track, TrackState};
+use recognizer_meta::{
+    Action, Keypoint, NUM_KEYPOINTS, Person, PoseMeta, PoseMetaFlags, Track, TrackState,
+};
 
 /// Hang guard of every wait in these tests (never a performance limit).
 pub const GUARD: Duration = Duration::from_secs(120);
@@ -67,11 +69,25 @@ impl Drop for TempDir {
 
 /// A tracked person with an action.
 pub fn person(track: u64, label: &str, score: f32, bbox: [f32; 4]) -> Person {
-    let kps = [Keypoint { x: (bbox[0] + bbox[2]) / 2.0, y: (bbox[1] + bbox[3]) / 2.0, score: 0.9 }; NUM_KEYPOINTS];
+    let kps = [Keypoint {
+        x: (bbox[0] + bbox[2]) / 2.0,
+        y: (bbox[1] + bbox[3]) / 2.0,
+        score: 0.9,
+    }; NUM_KEYPOINTS];
     let mut p = Person::new(bbox, 0.9, kps);
-    p.set_track(Some(Track { id: track, state: TrackState::Tracked, age: 1 }));
+    p.set_track(Some(Track {
+        id: track,
+        state: TrackState::Tracked,
+        age: 1,
+    }));
     let class_id = if label == "falling" { 42 } else { 7 };
-    p.set_action(Some(&Action { class_id, label: label.into(), score, window: 48, window_end_pts: None }));
+    p.set_action(Some(&Action {
+        class_id,
+        label: label.into(),
+        score,
+        window: 48,
+        window_end_pts: None,
+    }));
     p
 }
 
@@ -95,16 +111,27 @@ impl Feed {
              ! eventsink name=sink {properties}"
         );
         let pipeline = recognizer::launch(&description);
-        let src = pipeline.by_name("src").unwrap().downcast::<gst_app::AppSrc>().unwrap();
+        let src = pipeline
+            .by_name("src")
+            .unwrap()
+            .downcast::<gst_app::AppSrc>()
+            .unwrap();
         let sink = pipeline.by_name("sink").unwrap();
-        Self { pipeline, src, sink, frame: 0 }
+        Self {
+            pipeline,
+            src,
+            sink,
+            frame: 0,
+        }
     }
 
     /// Starts the pipeline; `Err` with the error message when the element refuses to start.
     pub fn play(&self) -> Result<(), String> {
         match self.pipeline.set_state(gst::State::Playing) {
             Ok(_) => Ok(()),
-            Err(_) => Err(self.error().unwrap_or_else(|| "state change failed without an error message".into())),
+            Err(_) => Err(self
+                .error()
+                .unwrap_or_else(|| "state change failed without an error message".into())),
         }
     }
 
@@ -112,7 +139,11 @@ impl Feed {
         let bus = self.pipeline.bus().unwrap();
         while let Some(msg) = bus.pop() {
             if let gst::MessageView::Error(e) = msg.view() {
-                return Some(format!("{} | {}", e.error(), e.debug().map(|d| d.to_string()).unwrap_or_default()));
+                return Some(format!(
+                    "{} | {}",
+                    e.error(),
+                    e.debug().map(|d| d.to_string()).unwrap_or_default()
+                ));
             }
         }
         None
@@ -150,13 +181,17 @@ impl Feed {
         let bus = self.pipeline.bus().unwrap();
         let mut out = Messages::default();
         loop {
-            let msg = bus.timed_pop(gst::ClockTime::from_seconds(GUARD.as_secs())).expect("EOS within the guard");
+            let msg = bus
+                .timed_pop(gst::ClockTime::from_seconds(GUARD.as_secs()))
+                .expect("EOS within the guard");
             match msg.view() {
                 gst::MessageView::Eos(_) => return Ok(out),
                 gst::MessageView::Error(e) => return Err(e.error().to_string()),
-                gst::MessageView::Warning(w) => {
-                    out.warnings.push(format!("{} | {}", w.error(), w.debug().map(|d| d.to_string()).unwrap_or_default()))
-                }
+                gst::MessageView::Warning(w) => out.warnings.push(format!(
+                    "{} | {}",
+                    w.error(),
+                    w.debug().map(|d| d.to_string()).unwrap_or_default()
+                )),
                 gst::MessageView::Element(e) => {
                     if let Some(s) = e.structure().filter(|s| s.name() == "recognizer-event") {
                         out.events.push(s.to_owned());
@@ -187,11 +222,17 @@ pub struct Messages {
 impl Messages {
     /// The `json` field of every event message, parsed.
     pub fn json(&self) -> Vec<serde_json::Value> {
-        self.events.iter().map(|s| serde_json::from_str(s.get::<&str>("json").unwrap()).unwrap()).collect()
+        self.events
+            .iter()
+            .map(|s| serde_json::from_str(s.get::<&str>("json").unwrap()).unwrap())
+            .collect()
     }
 
     pub fn ids(&self) -> HashSet<String> {
-        self.events.iter().map(|s| s.get::<String>("event-id").unwrap()).collect()
+        self.events
+            .iter()
+            .map(|s| s.get::<String>("event-id").unwrap())
+            .collect()
     }
 }
 
@@ -210,13 +251,20 @@ pub fn run_frames(properties: &str, frames: &[Vec<Person>]) -> Messages {
 /// The published event schema.
 pub fn schema() -> jsonschema::Validator {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/event.schema.json");
-    let schema: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
+    let schema: serde_json::Value =
+        serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     jsonschema::validator_for(&schema).expect("a valid JSON Schema")
 }
 
 pub fn assert_valid(validator: &jsonschema::Validator, event: &serde_json::Value) {
-    let errors: Vec<String> = validator.iter_errors(event).map(|e| format!("{} at {}", e, e.instance_path())).collect();
-    assert!(errors.is_empty(), "event {event} does not match the schema: {errors:?}");
+    let errors: Vec<String> = validator
+        .iter_errors(event)
+        .map(|e| format!("{} at {}", e, e.instance_path()))
+        .collect();
+    assert!(
+        errors.is_empty(),
+        "event {event} does not match the schema: {errors:?}"
+    );
 }
 
 /// Event ids of the JSON lines in `text` (lines that are not events are skipped).
@@ -230,7 +278,11 @@ pub fn ids_in_lines(text: &str) -> Vec<String> {
 
 /// A free loopback port (the listener is closed again).
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port()
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -256,11 +308,18 @@ pub struct Request {
 
 impl Request {
     pub fn header(&self, name: &str) -> Option<&str> {
-        self.headers.iter().find(|(n, _)| n.eq_ignore_ascii_case(name)).map(|(_, v)| v.as_str())
+        self.headers
+            .iter()
+            .find(|(n, _)| n.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
     }
 
     pub fn event_id(&self) -> Option<String> {
-        serde_json::from_str::<serde_json::Value>(&self.body).ok()?.get("event_id")?.as_str().map(String::from)
+        serde_json::from_str::<serde_json::Value>(&self.body)
+            .ok()?
+            .get("event_id")?
+            .as_str()
+            .map(String::from)
     }
 }
 
@@ -281,14 +340,19 @@ impl HttpServer {
     /// HTTPS with the certificate chain and key of the given PEM files.
     pub fn start_tls(mode: Mode, cert: &Path, key: &Path) -> Self {
         use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
-        let certs = CertificateDer::pem_file_iter(cert).unwrap().collect::<Result<Vec<_>, _>>().unwrap();
-        let key = PrivateKeyDer::from_pem_file(key).unwrap();
-        let config = rustls::ServerConfig::builder_with_provider(Arc::new(rustls::crypto::ring::default_provider()))
-            .with_safe_default_protocol_versions()
+        let certs = CertificateDer::pem_file_iter(cert)
             .unwrap()
-            .with_no_client_auth()
-            .with_single_cert(certs, key)
+            .collect::<Result<Vec<_>, _>>()
             .unwrap();
+        let key = PrivateKeyDer::from_pem_file(key).unwrap();
+        let config = rustls::ServerConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .unwrap()
+        .with_no_client_auth()
+        .with_single_cert(certs, key)
+        .unwrap();
         Self::start_with(mode, Some(Arc::new(config)))
     }
 
@@ -308,7 +372,8 @@ impl HttpServer {
                         let (m, r, s, tls) = (m.clone(), r.clone(), s.clone(), tls.clone());
                         std::thread::spawn(move || {
                             conn.set_nonblocking(false).unwrap();
-                            conn.set_read_timeout(Some(Duration::from_secs(10))).unwrap();
+                            conn.set_read_timeout(Some(Duration::from_secs(10)))
+                                .unwrap();
                             match tls {
                                 None => serve(conn, &m, &r, &s),
                                 Some(config) => {
@@ -322,11 +387,22 @@ impl HttpServer {
                 }
             }
         });
-        Self { port, tls: tls_enabled, mode, requests, stop, handle: Some(handle) }
+        Self {
+            port,
+            tls: tls_enabled,
+            mode,
+            requests,
+            stop,
+            handle: Some(handle),
+        }
     }
 
     pub fn url(&self) -> String {
-        format!("{}://127.0.0.1:{}/events", if self.tls { "https" } else { "http" }, self.port)
+        format!(
+            "{}://127.0.0.1:{}/events",
+            if self.tls { "https" } else { "http" },
+            self.port
+        )
     }
 
     pub fn set_mode(&self, mode: Mode) {
@@ -339,7 +415,11 @@ impl HttpServer {
 
     /// Event ids answered with 200, in order of arrival.
     pub fn delivered(&self) -> Vec<String> {
-        self.requests().iter().filter(|r| r.status == Some(200)).filter_map(|r| r.event_id()).collect()
+        self.requests()
+            .iter()
+            .filter(|r| r.status == Some(200))
+            .filter_map(|r| r.event_id())
+            .collect()
     }
 }
 
@@ -352,7 +432,12 @@ impl Drop for HttpServer {
     }
 }
 
-fn serve(conn: impl Read + Write, mode: &Mutex<Mode>, requests: &Mutex<Vec<Request>>, stop: &AtomicBool) {
+fn serve(
+    conn: impl Read + Write,
+    mode: &Mutex<Mode>,
+    requests: &Mutex<Vec<Request>>,
+    stop: &AtomicBool,
+) {
     let mut reader = BufReader::new(conn);
     let mut line = String::new();
     if reader.read_line(&mut line).unwrap_or(0) == 0 {
@@ -388,12 +473,23 @@ fn serve(conn: impl Read + Write, mode: &Mutex<Mode>, requests: &Mutex<Vec<Reque
         Mode::Fail => Some(500),
         Mode::Hang => None,
     };
-    requests.lock().unwrap().push(Request { headers, body, status });
+    requests.lock().unwrap().push(Request {
+        headers,
+        body,
+        status,
+    });
     match status {
         Some(code) => {
-            let reason = if code == 200 { "OK" } else { "Internal Server Error" };
+            let reason = if code == 200 {
+                "OK"
+            } else {
+                "Internal Server Error"
+            };
             let conn = reader.get_mut();
-            let _ = write!(conn, "HTTP/1.1 {code} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n");
+            let _ = write!(
+                conn,
+                "HTTP/1.1 {code} {reason}\r\nContent-Length: 0\r\nConnection: close\r\n\r\n"
+            );
             let _ = conn.flush();
         }
         None => {
@@ -403,7 +499,9 @@ fn serve(conn: impl Read + Write, mode: &Mutex<Mode>, requests: &Mutex<Vec<Reque
                 match reader.read(&mut sink) {
                     Ok(0) => break,
                     Ok(_) => {}
-                    Err(e) if e.kind() == std::io::ErrorKind::WouldBlock || e.kind() == std::io::ErrorKind::TimedOut => {}
+                    Err(e)
+                        if e.kind() == std::io::ErrorKind::WouldBlock
+                            || e.kind() == std::io::ErrorKind::TimedOut => {}
                     Err(_) => break,
                 }
             }
@@ -435,7 +533,11 @@ impl Broker {
             conf.push_str("user root\n");
         }
         std::fs::write(dir.join("mosquitto.conf"), conf).unwrap();
-        Self { port, dir: dir.to_path_buf(), child: None }
+        Self {
+            port,
+            dir: dir.to_path_buf(),
+            child: None,
+        }
     }
 
     pub fn url(&self) -> String {
@@ -444,7 +546,11 @@ impl Broker {
 
     pub fn start(&mut self) {
         assert!(self.child.is_none());
-        let log = std::fs::OpenOptions::new().create(true).append(true).open(self.dir.join("broker.log")).unwrap();
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("broker.log"))
+            .unwrap();
         let child = Command::new("mosquitto")
             .arg("-c")
             .arg(self.dir.join("mosquitto.conf"))
@@ -454,14 +560,19 @@ impl Broker {
             .expect("mosquitto (Debian package mosquitto, installed by scripts/setup)");
         self.child = Some(child);
         let port = self.port;
-        wait_until("mosquitto to listen", || TcpStream::connect(("127.0.0.1", port)).is_ok());
+        wait_until("mosquitto to listen", || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
     }
 
     /// Stops the broker the normal way (SIGTERM: it saves its sessions and queued messages).
     pub fn stop(&mut self) {
         if let Some(mut child) = self.child.take() {
             // The shell's built-in kill (no procps needed).
-            let _ = Command::new("sh").arg("-c").arg(format!("kill -TERM {}", child.id())).status();
+            let _ = Command::new("sh")
+                .arg("-c")
+                .arg(format!("kill -TERM {}", child.id()))
+                .status();
             let _ = child.wait();
         }
     }
@@ -489,19 +600,49 @@ pub struct Subscriber {
 
 impl Subscriber {
     pub fn start(broker: &Broker, topic: &str, client_id: &str, out: &Path) -> Self {
-        let file = std::fs::OpenOptions::new().create(true).append(true).open(out).unwrap();
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(out)
+            .unwrap();
         let child = Command::new("mosquitto_sub")
-            .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-t", topic, "-q", "1", "-c", "-i", client_id])
+            .args([
+                "-h",
+                "127.0.0.1",
+                "-p",
+                &broker.port.to_string(),
+                "-t",
+                topic,
+                "-q",
+                "1",
+                "-c",
+                "-i",
+                client_id,
+            ])
             .stdout(file)
             .stderr(Stdio::null())
             .spawn()
             .expect("mosquitto_sub (Debian package mosquitto-clients)");
-        let sub = Self { child, out: out.to_path_buf() };
+        let sub = Self {
+            child,
+            out: out.to_path_buf(),
+        };
         // Subscribed once a probe published after the start comes through.
         let probe = format!("probe-{client_id}-{}", std::process::id());
         wait_until("the subscriber to receive a probe", || {
             let _ = Command::new("mosquitto_pub")
-                .args(["-h", "127.0.0.1", "-p", &broker.port.to_string(), "-t", topic, "-q", "1", "-m", &probe])
+                .args([
+                    "-h",
+                    "127.0.0.1",
+                    "-p",
+                    &broker.port.to_string(),
+                    "-t",
+                    topic,
+                    "-q",
+                    "1",
+                    "-m",
+                    &probe,
+                ])
                 .status();
             std::thread::sleep(Duration::from_millis(100));
             sub.text().contains(&probe)

@@ -126,10 +126,20 @@ impl Zone {
     /// At least three vertices, all finite and within `[0, 1]`.
     pub fn validate(&self) -> Result<(), String> {
         if self.polygon.len() < 3 {
-            return Err(format!("a zone needs at least 3 points, got {}", self.polygon.len()));
+            return Err(format!(
+                "a zone needs at least 3 points, got {}",
+                self.polygon.len()
+            ));
         }
-        if let Some(p) = self.polygon.iter().find(|p| !p.iter().all(|v| v.is_finite() && (0.0..=1.0).contains(v))) {
-            return Err(format!("zone point [{}, {}] is outside the normalised range 0..1", p[0], p[1]));
+        if let Some(p) = self
+            .polygon
+            .iter()
+            .find(|p| !p.iter().all(|v| v.is_finite() && (0.0..=1.0).contains(v)))
+        {
+            return Err(format!(
+                "zone point [{}, {}] is outside the normalised range 0..1",
+                p[0], p[1]
+            ));
         }
         Ok(())
     }
@@ -197,7 +207,10 @@ impl Rule {
             return Err(format!("rule '{name}': needs at least one non-empty label"));
         }
         if !(0.0..=1.0).contains(&self.min_score) {
-            return Err(format!("rule '{name}': min-score {} is outside 0..1", self.min_score));
+            return Err(format!(
+                "rule '{name}': min-score {} is outside 0..1",
+                self.min_score
+            ));
         }
         if self.min_frames == 0 {
             return Err(format!("rule '{name}': min-frames must be at least 1"));
@@ -209,7 +222,9 @@ impl Rule {
     }
 
     pub fn matches_label(&self, label: &str) -> bool {
-        self.labels.iter().any(|p| self.label_match.matches(p, label))
+        self.labels
+            .iter()
+            .any(|p| self.label_match.matches(p, label))
     }
 
     /// The rule's labels that match none of `known` (e.g. the classifier's label map).
@@ -228,7 +243,10 @@ impl Rule {
         }
         match &self.zone {
             None => true,
-            Some(zone) => zone.anchor.point(&o.bbox, width, height).is_some_and(|p| zone.contains(p)),
+            Some(zone) => zone
+                .anchor
+                .point(&o.bbox, width, height)
+                .is_some_and(|p| zone.contains(p)),
         }
     }
 }
@@ -280,7 +298,10 @@ impl RuleEngine {
         for rule in &rules {
             rule.validate()?;
         }
-        Ok(Self { rules, states: HashMap::new() })
+        Ok(Self {
+            rules,
+            states: HashMap::new(),
+        })
     }
 
     pub fn rules(&self) -> &[Rule] {
@@ -303,7 +324,13 @@ impl RuleEngine {
     }
 
     /// Feeds one frame; returns the onsets it confirmed (rule order, then person order).
-    pub fn process(&mut self, pts_ns: u64, width: u32, height: u32, persons: &[Observation]) -> Vec<Onset> {
+    pub fn process(
+        &mut self,
+        pts_ns: u64,
+        width: u32,
+        height: u32,
+        persons: &[Observation],
+    ) -> Vec<Onset> {
         let mut onsets = Vec::new();
         let mut matched: HashSet<(usize, u64)> = HashSet::new();
         for (r, rule) in self.rules.iter().enumerate() {
@@ -315,15 +342,29 @@ impl RuleEngine {
                 }
                 matched.insert((r, track));
                 let state = match self.states.get(&(r, track)).copied() {
-                    None => State::Pending { start: pts_ns, frames: 1, best: o.score },
-                    Some(State::Pending { start, frames, best }) => {
-                        State::Pending { start, frames: frames + 1, best: best.max(o.score) }
-                    }
+                    None => State::Pending {
+                        start: pts_ns,
+                        frames: 1,
+                        best: o.score,
+                    },
+                    Some(State::Pending {
+                        start,
+                        frames,
+                        best,
+                    }) => State::Pending {
+                        start,
+                        frames: frames + 1,
+                        best: best.max(o.score),
+                    },
                     Some(State::Active { .. }) => State::Active { last_match: pts_ns },
                 };
                 let state = match state {
-                    State::Pending { start, frames, best }
-                        if frames >= rule.min_frames && pts_ns.saturating_sub(start) >= rule.min_duration_ns =>
+                    State::Pending {
+                        start,
+                        frames,
+                        best,
+                    } if frames >= rule.min_frames
+                        && pts_ns.saturating_sub(start) >= rule.min_duration_ns =>
                     {
                         onsets.push(Onset {
                             rule: r,
@@ -346,7 +387,9 @@ impl RuleEngine {
             matched.contains(key)
                 || match *state {
                     State::Pending { .. } => false,
-                    State::Active { last_match } => pts_ns.saturating_sub(last_match) < rules[key.0].cooldown_ns,
+                    State::Active { last_match } => {
+                        pts_ns.saturating_sub(last_match) < rules[key.0].cooldown_ns
+                    }
                 }
         });
         onsets
@@ -361,7 +404,13 @@ mod tests {
     const FRAME: u64 = 40 * MS;
 
     fn person(track: u64, label: &'static str, score: f32) -> Observation<'static> {
-        Observation { index: 0, track_id: Some(track), label: Some(label), score, bbox: [100.0, 100.0, 200.0, 400.0] }
+        Observation {
+            index: 0,
+            track_id: Some(track),
+            label: Some(label),
+            score,
+            bbox: [100.0, 100.0, 200.0, 400.0],
+        }
     }
 
     /// Runs a label sequence for track 1 (one char per frame: `F` falling 0.9, `l` falling at
@@ -393,7 +442,10 @@ mod tests {
         let onsets = run(Rule::new("fall", &["falling"]), "...FFFFFFFF...");
         assert_eq!(frames_of(&onsets), vec![3]);
         let o = &onsets[0].1;
-        assert_eq!((o.track_id, o.start_pts_ns, o.end_pts_ns, o.label.as_str()), (1, 3 * FRAME, 3 * FRAME, "falling"));
+        assert_eq!(
+            (o.track_id, o.start_pts_ns, o.end_pts_ns, o.label.as_str()),
+            (1, 3 * FRAME, 3 * FRAME, "falling")
+        );
         assert_eq!(o.score, 0.9);
     }
 
@@ -404,7 +456,10 @@ mod tests {
         // Runs of 3 never fire; the run of 5 fires on its 4th frame.
         let onsets = run(rule, "FFF.FFF.FFFFF");
         assert_eq!(frames_of(&onsets), vec![11]);
-        assert_eq!((onsets[0].1.start_pts_ns, onsets[0].1.end_pts_ns), (8 * FRAME, 11 * FRAME));
+        assert_eq!(
+            (onsets[0].1.start_pts_ns, onsets[0].1.end_pts_ns),
+            (8 * FRAME, 11 * FRAME)
+        );
     }
 
     #[test]
@@ -466,7 +521,10 @@ mod tests {
         assert_eq!(onsets.len(), 1);
         assert_eq!((onsets[0].track_id, onsets[0].index), (2, 1));
         // Untracked persons never fire.
-        let untracked = Observation { track_id: None, ..person(9, "falling", 1.0) };
+        let untracked = Observation {
+            track_id: None,
+            ..person(9, "falling", 1.0)
+        };
         assert!(engine.process(2 * FRAME, 640, 480, &[untracked]).is_empty());
     }
 
@@ -488,11 +546,18 @@ mod tests {
     fn several_rules_fire_independently() {
         let mut fall = Rule::new("fall", &["falling"]);
         fall.min_frames = 2;
-        let any = Rule { label_match: LabelMatch::Contains, ..Rule::new("any", &["fall", "stand"]) };
+        let any = Rule {
+            label_match: LabelMatch::Contains,
+            ..Rule::new("any", &["fall", "stand"])
+        };
         let mut engine = RuleEngine::new(vec![fall, any]).unwrap();
         let first = engine.process(0, 640, 480, &[person(1, "standing", 0.9)]);
         assert_eq!(first.iter().map(|o| o.rule).collect::<Vec<_>>(), vec![1]);
-        assert!(engine.process(FRAME, 640, 480, &[person(1, "falling", 0.9)]).is_empty());
+        assert!(
+            engine
+                .process(FRAME, 640, 480, &[person(1, "falling", 0.9)])
+                .is_empty()
+        );
         let third = engine.process(2 * FRAME, 640, 480, &[person(1, "falling", 0.9)]);
         assert_eq!(third.iter().map(|o| o.rule).collect::<Vec<_>>(), vec![0]);
     }
@@ -500,17 +565,26 @@ mod tests {
     #[test]
     fn zone_with_bottom_centre_and_centre_anchors() {
         // Lower half of the frame.
-        let zone = Zone { polygon: vec![[0.0, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]], anchor: Anchor::BottomCentre };
+        let zone = Zone {
+            polygon: vec![[0.0, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]],
+            anchor: Anchor::BottomCentre,
+        };
         let mut rule = Rule::new("fall", &["falling"]);
         rule.zone = Some(zone.clone());
         let mut engine = RuleEngine::new(vec![rule.clone()]).unwrap();
         // Box from y=100 to y=200 in a 480-high frame: feet at 0.42, outside.
-        let mut p = Observation { bbox: [100.0, 100.0, 200.0, 200.0], ..person(1, "falling", 0.9) };
+        let mut p = Observation {
+            bbox: [100.0, 100.0, 200.0, 200.0],
+            ..person(1, "falling", 0.9)
+        };
         assert!(engine.process(0, 640, 480, &[p]).is_empty());
         // Feet at y=300 (0.625): inside, centre at 0.42.
         p.bbox = [100.0, 100.0, 200.0, 300.0];
         assert_eq!(engine.process(FRAME, 640, 480, &[p]).len(), 1);
-        rule.zone = Some(Zone { anchor: Anchor::Centre, ..zone });
+        rule.zone = Some(Zone {
+            anchor: Anchor::Centre,
+            ..zone
+        });
         let mut engine = RuleEngine::new(vec![rule]).unwrap();
         assert!(engine.process(0, 640, 480, &[p]).is_empty());
         p.bbox = [100.0, 200.0, 200.0, 400.0]; // centre 0.625
@@ -525,12 +599,26 @@ mod tests {
     fn leaving_the_zone_breaks_the_run() {
         let mut rule = Rule::new("fall", &["falling"]);
         rule.min_frames = 3;
-        rule.zone = Some(Zone { polygon: vec![[0.5, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 1.0]], anchor: Anchor::Centre });
+        rule.zone = Some(Zone {
+            polygon: vec![[0.5, 0.0], [1.0, 0.0], [1.0, 1.0], [0.5, 1.0]],
+            anchor: Anchor::Centre,
+        });
         let mut engine = RuleEngine::new(vec![rule]).unwrap();
-        let at = |x: f32| Observation { bbox: [x - 10.0, 100.0, x + 10.0, 200.0], ..person(1, "falling", 0.9) };
+        let at = |x: f32| Observation {
+            bbox: [x - 10.0, 100.0, x + 10.0, 200.0],
+            ..person(1, "falling", 0.9)
+        };
         let xs = [500.0, 500.0, 100.0, 500.0, 500.0, 500.0];
-        let fired: Vec<usize> =
-            xs.iter().enumerate().filter(|(i, x)| !engine.process(*i as u64 * FRAME, 640, 480, &[at(**x)]).is_empty()).map(|(i, _)| i).collect();
+        let fired: Vec<usize> = xs
+            .iter()
+            .enumerate()
+            .filter(|(i, x)| {
+                !engine
+                    .process(*i as u64 * FRAME, 640, 480, &[at(**x)])
+                    .is_empty()
+            })
+            .map(|(i, _)| i)
+            .collect();
         assert_eq!(fired, vec![5]);
     }
 
@@ -538,7 +626,14 @@ mod tests {
     fn concave_polygon() {
         // An L shape.
         let zone = Zone {
-            polygon: vec![[0.0, 0.0], [0.5, 0.0], [0.5, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]],
+            polygon: vec![
+                [0.0, 0.0],
+                [0.5, 0.0],
+                [0.5, 0.5],
+                [1.0, 0.5],
+                [1.0, 1.0],
+                [0.0, 1.0],
+            ],
             anchor: Anchor::Centre,
         };
         assert!(zone.contains([0.25, 0.25]));
@@ -554,21 +649,56 @@ mod tests {
         let err = |r: Rule| r.validate().unwrap_err();
         assert!(err(Rule::new("fall", &[])).contains("at least one non-empty label"));
         assert!(err(Rule::new("", &["x"])).contains("non-empty type"));
-        assert!(err(Rule { min_score: 1.5, ..ok.clone() }).contains("min-score 1.5"));
-        assert!(err(Rule { min_frames: 0, ..ok.clone() }).contains("min-frames"));
-        let zone = Zone { polygon: vec![[0.0, 0.0], [1.0, 0.0]], anchor: Anchor::Centre };
-        assert!(err(Rule { zone: Some(zone), ..ok.clone() }).contains("at least 3 points"));
-        let zone = Zone { polygon: vec![[0.0, 0.0], [2.0, 0.0], [0.0, 1.0]], anchor: Anchor::Centre };
-        assert!(err(Rule { zone: Some(zone), ..ok.clone() }).contains("[2, 0]"));
+        assert!(
+            err(Rule {
+                min_score: 1.5,
+                ..ok.clone()
+            })
+            .contains("min-score 1.5")
+        );
+        assert!(
+            err(Rule {
+                min_frames: 0,
+                ..ok.clone()
+            })
+            .contains("min-frames")
+        );
+        let zone = Zone {
+            polygon: vec![[0.0, 0.0], [1.0, 0.0]],
+            anchor: Anchor::Centre,
+        };
+        assert!(
+            err(Rule {
+                zone: Some(zone),
+                ..ok.clone()
+            })
+            .contains("at least 3 points")
+        );
+        let zone = Zone {
+            polygon: vec![[0.0, 0.0], [2.0, 0.0], [0.0, 1.0]],
+            anchor: Anchor::Centre,
+        };
+        assert!(
+            err(Rule {
+                zone: Some(zone),
+                ..ok.clone()
+            })
+            .contains("[2, 0]")
+        );
         assert!(RuleEngine::new(vec![ok.clone(), Rule::new("x", &[])]).is_err());
     }
 
     #[test]
     fn unknown_labels_against_a_label_map() {
-        let known: Vec<String> = ["falling", "standing up", "punching/slapping other person"].map(String::from).to_vec();
+        let known: Vec<String> = ["falling", "standing up", "punching/slapping other person"]
+            .map(String::from)
+            .to_vec();
         let rule = Rule::new("fall", &["falling", "fallen"]);
         assert_eq!(rule.unknown_labels(&known), vec!["fallen"]);
-        let rule = Rule { label_match: LabelMatch::Contains, ..Rule::new("fight", &["punch", "kick"]) };
+        let rule = Rule {
+            label_match: LabelMatch::Contains,
+            ..Rule::new("fight", &["punch", "kick"])
+        };
         assert_eq!(rule.unknown_labels(&known), vec!["kick"]);
     }
 

@@ -37,8 +37,11 @@ pub fn decode_rtmo(
     letterbox: &Letterbox,
     params: &DecodeParams,
 ) -> Result<Vec<PoseDetection>, DecodeError> {
-    if dets.len() % 5 != 0 {
-        return Err(DecodeError(format!("`dets` holds {} values, not a multiple of 5 (x1, y1, x2, y2, score)", dets.len())));
+    if !dets.len().is_multiple_of(5) {
+        return Err(DecodeError(format!(
+            "`dets` holds {} values, not a multiple of 5 (x1, y1, x2, y2, score)",
+            dets.len()
+        )));
     }
     let n = dets.len() / 5;
     if keypoints.len() != n * NUM_KEYPOINTS * 3 {
@@ -51,8 +54,8 @@ pub fn decode_rtmo(
     for i in 0..n {
         let row = &dets[i * 5..i * 5 + 5];
         let score = row[4];
-        // NaN scores fail this comparison and are dropped with the low ones.
-        if !(score >= params.score_threshold) {
+        // NaN scores are dropped with the low ones.
+        if score.is_nan() || score < params.score_threshold {
             continue;
         }
         let mut kps = [[0.0f32; 3]; NUM_KEYPOINTS];
@@ -90,7 +93,7 @@ pub fn decode_yolo_pose(
     let mut candidates = Vec::new();
     for a in 0..anchors {
         let score = at(4, a);
-        if !(score >= params.score_threshold) {
+        if score.is_nan() || score < params.score_threshold {
             continue;
         }
         let (cx, cy, w, h) = (at(0, a), at(1, a), at(2, a), at(3, a));
@@ -113,7 +116,11 @@ pub fn decode_yolo_pose(
 mod tests {
     use super::*;
 
-    const PARAMS: DecodeParams = DecodeParams { score_threshold: 0.3, nms_threshold: 0.65, max_persons: 20 };
+    const PARAMS: DecodeParams = DecodeParams {
+        score_threshold: 0.3,
+        nms_threshold: 0.65,
+        max_persons: 20,
+    };
 
     #[test]
     fn rtmo_rows_are_filtered_suppressed_and_mapped_back() {

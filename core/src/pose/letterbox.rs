@@ -24,10 +24,19 @@ pub struct Letterbox {
 impl Letterbox {
     pub fn new(src_width: usize, src_height: usize, dst_width: usize, dst_height: usize) -> Self {
         assert!(src_width > 0 && src_height > 0 && dst_width > 0 && dst_height > 0);
-        let scale = (dst_width as f32 / src_width as f32).min(dst_height as f32 / src_height as f32);
+        let scale =
+            (dst_width as f32 / src_width as f32).min(dst_height as f32 / src_height as f32);
         let resized_width = ((src_width as f32 * scale).round() as usize).clamp(1, dst_width);
         let resized_height = ((src_height as f32 * scale).round() as usize).clamp(1, dst_height);
-        Self { src_width, src_height, dst_width, dst_height, scale, resized_width, resized_height }
+        Self {
+            src_width,
+            src_height,
+            dst_width,
+            dst_height,
+            scale,
+            resized_width,
+            resized_height,
+        }
     }
 
     /// Maps a point in model-input pixels back to source pixels.
@@ -41,7 +50,12 @@ impl Letterbox {
         let (w, h) = (self.src_width as f32, self.src_height as f32);
         let (x1, y1) = self.to_source(b[0], b[1]);
         let (x2, y2) = self.to_source(b[2], b[3]);
-        [x1.clamp(0.0, w), y1.clamp(0.0, h), x2.clamp(0.0, w), y2.clamp(0.0, h)]
+        [
+            x1.clamp(0.0, w),
+            y1.clamp(0.0, h),
+            x2.clamp(0.0, w),
+            y2.clamp(0.0, h),
+        ]
     }
 }
 
@@ -50,7 +64,12 @@ impl Letterbox {
 pub enum PixelLayout {
     /// Packed RGB family: bytes per pixel and the byte offsets of R, G and B in a pixel
     /// (RGB, BGR, RGBx, BGRx, xRGB, xBGR, RGBA, BGRA, ARGB, ABGR).
-    Packed { bytes_per_pixel: usize, r: usize, g: usize, b: usize },
+    Packed {
+        bytes_per_pixel: usize,
+        r: usize,
+        g: usize,
+        b: usize,
+    },
     /// Planar 4:2:0: Y, U, V planes (I420; YV12 with the U and V planes swapped by the caller).
     I420,
     /// Semi-planar 4:2:0: a Y plane and an interleaved UV plane.
@@ -66,15 +85,34 @@ pub struct YuvMatrix {
 }
 
 impl YuvMatrix {
-    pub const BT601_LIMITED: Self = Self { kr: 0.299, kb: 0.114, full_range: false };
-    pub const BT601_FULL: Self = Self { kr: 0.299, kb: 0.114, full_range: true };
-    pub const BT709_LIMITED: Self = Self { kr: 0.2126, kb: 0.0722, full_range: false };
-    pub const BT2020_LIMITED: Self = Self { kr: 0.2627, kb: 0.0593, full_range: false };
+    pub const BT601_LIMITED: Self = Self {
+        kr: 0.299,
+        kb: 0.114,
+        full_range: false,
+    };
+    pub const BT601_FULL: Self = Self {
+        kr: 0.299,
+        kb: 0.114,
+        full_range: true,
+    };
+    pub const BT709_LIMITED: Self = Self {
+        kr: 0.2126,
+        kb: 0.0722,
+        full_range: false,
+    };
+    pub const BT2020_LIMITED: Self = Self {
+        kr: 0.2627,
+        kb: 0.0593,
+        full_range: false,
+    };
 
     /// Converts rows of interpolated Y, U, V samples in place to R, G, B in 0..=255.
     fn rows_to_rgb(&self, y: &mut [f32], u: &mut [f32], v: &mut [f32]) {
-        let (y_scale, y_offset, c_scale) =
-            if self.full_range { (1.0, 0.0, 1.0) } else { (255.0 / 219.0, 16.0, 255.0 / 224.0) };
+        let (y_scale, y_offset, c_scale) = if self.full_range {
+            (1.0, 0.0, 1.0)
+        } else {
+            (255.0 / 219.0, 16.0, 255.0 / 224.0)
+        };
         let kg = 1.0 - self.kr - self.kb;
         let (cr_r, cb_b) = (2.0 * (1.0 - self.kr), 2.0 * (1.0 - self.kb));
         for ((y, u), v) in y.iter_mut().zip(u.iter_mut()).zip(v.iter_mut()) {
@@ -108,17 +146,29 @@ pub struct Image<'a> {
 /// Why a frame cannot be letterboxed.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum ImageError {
-    PlaneTooSmall { plane: usize, needed: usize, got: usize },
-    TensorSize { needed: usize, got: usize },
+    PlaneTooSmall {
+        plane: usize,
+        needed: usize,
+        got: usize,
+    },
+    TensorSize {
+        needed: usize,
+        got: usize,
+    },
 }
 
 impl std::fmt::Display for ImageError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             Self::PlaneTooSmall { plane, needed, got } => {
-                write!(f, "plane {plane} holds {got} bytes, the frame's size and stride need {needed}")
+                write!(
+                    f,
+                    "plane {plane} holds {got} bytes, the frame's size and stride need {needed}"
+                )
             }
-            Self::TensorSize { needed, got } => write!(f, "input tensor holds {got} floats, {needed} needed"),
+            Self::TensorSize { needed, got } => {
+                write!(f, "input tensor holds {got} floats, {needed} needed")
+            }
         }
     }
 }
@@ -137,7 +187,9 @@ impl Image<'_> {
         };
         let (cw, ch) = (self.width.div_ceil(2), self.height.div_ceil(2));
         match self.layout {
-            PixelLayout::Packed { bytes_per_pixel, .. } => need(0, self.height, self.width * bytes_per_pixel),
+            PixelLayout::Packed {
+                bytes_per_pixel, ..
+            } => need(0, self.height, self.width * bytes_per_pixel),
             PixelLayout::I420 => {
                 need(0, self.height, self.width)?;
                 need(1, ch, cw)?;
@@ -169,7 +221,11 @@ struct Axis {
 impl Axis {
     fn new(src: usize, dst: usize) -> Self {
         let ratio = src as f64 / dst as f64;
-        let mut axis = Axis { i0: Vec::with_capacity(dst), i1: Vec::with_capacity(dst), w1: Vec::with_capacity(dst) };
+        let mut axis = Axis {
+            i0: Vec::with_capacity(dst),
+            i1: Vec::with_capacity(dst),
+            w1: Vec::with_capacity(dst),
+        };
         for d in 0..dst {
             let f = (d as f64 + 0.5) * ratio - 0.5;
             let mut s = f.floor();
@@ -194,7 +250,11 @@ impl Axis {
     fn subsampled(src: usize, dst: usize) -> Self {
         let csrc = src.div_ceil(2);
         let ratio = src as f64 / dst as f64;
-        let mut axis = Axis { i0: Vec::with_capacity(dst), i1: Vec::with_capacity(dst), w1: Vec::with_capacity(dst) };
+        let mut axis = Axis {
+            i0: Vec::with_capacity(dst),
+            i1: Vec::with_capacity(dst),
+            w1: Vec::with_capacity(dst),
+        };
         for d in 0..dst {
             let f = ((d as f64 + 0.5) * ratio) / 2.0 - 0.5;
             let s = f.floor().max(0.0);
@@ -229,7 +289,10 @@ pub fn fill_input_tensor(
     let (dw, dh) = (letterbox.dst_width, letterbox.dst_height);
     let plane = dw * dh;
     if tensor.len() != 3 * plane {
-        return Err(ImageError::TensorSize { needed: 3 * plane, got: tensor.len() });
+        return Err(ImageError::TensorSize {
+            needed: 3 * plane,
+            got: tensor.len(),
+        });
     }
     let (rw, rh) = (letterbox.resized_width, letterbox.resized_height);
     let pad = 114.0 * value_scale;
@@ -259,36 +322,81 @@ pub fn fill_input_tensor(
     let mut rows = [vec![0.0f32; rw], vec![0.0f32; rw], vec![0.0f32; rw]];
     let yuv = matches!(image.layout, PixelLayout::I420 | PixelLayout::Nv12);
     let (cxs, cys) = if yuv {
-        (Axis::subsampled(image.width, rw), Axis::subsampled(image.height, rh))
+        (
+            Axis::subsampled(image.width, rw),
+            Axis::subsampled(image.height, rh),
+        )
     } else {
-        (Axis { i0: Vec::new(), i1: Vec::new(), w1: Vec::new() }, Axis { i0: Vec::new(), i1: Vec::new(), w1: Vec::new() })
+        (
+            Axis {
+                i0: Vec::new(),
+                i1: Vec::new(),
+                w1: Vec::new(),
+            },
+            Axis {
+                i0: Vec::new(),
+                i1: Vec::new(),
+                w1: Vec::new(),
+            },
+        )
     };
     for dy in 0..rh {
         let wy = ys.w1[dy];
         let [r0, r1, r2] = &mut rows;
         match image.layout {
-            PixelLayout::Packed { bytes_per_pixel: bpp, r, g, b } => {
+            PixelLayout::Packed {
+                bytes_per_pixel: bpp,
+                r,
+                g,
+                b,
+            } => {
                 let (data, stride) = (image.planes[0], image.strides[0]);
                 let top = &data[ys.i0[dy] * stride..];
                 let bottom = &data[ys.i1[dy] * stride..];
                 for dx in 0..rw {
                     let (x0, x1, wx) = (xs.i0[dx] * bpp, xs.i1[dx] * bpp, xs.w1[dx]);
-                    r0[dx] = lerp2(top[x0 + r], top[x1 + r], bottom[x0 + r], bottom[x1 + r], wx, wy);
-                    r1[dx] = lerp2(top[x0 + g], top[x1 + g], bottom[x0 + g], bottom[x1 + g], wx, wy);
-                    r2[dx] = lerp2(top[x0 + b], top[x1 + b], bottom[x0 + b], bottom[x1 + b], wx, wy);
+                    r0[dx] = lerp2(
+                        top[x0 + r],
+                        top[x1 + r],
+                        bottom[x0 + r],
+                        bottom[x1 + r],
+                        wx,
+                        wy,
+                    );
+                    r1[dx] = lerp2(
+                        top[x0 + g],
+                        top[x1 + g],
+                        bottom[x0 + g],
+                        bottom[x1 + g],
+                        wx,
+                        wy,
+                    );
+                    r2[dx] = lerp2(
+                        top[x0 + b],
+                        top[x1 + b],
+                        bottom[x0 + b],
+                        bottom[x1 + b],
+                        wx,
+                        wy,
+                    );
                 }
             }
             PixelLayout::I420 | PixelLayout::Nv12 => {
                 let (ydata, ystride) = (image.planes[0], image.strides[0]);
                 let top = &ydata[ys.i0[dy] * ystride..];
                 let bottom = &ydata[ys.i1[dy] * ystride..];
-                for dx in 0..rw {
+                for (dx, value) in r0[..rw].iter_mut().enumerate() {
                     let (x0, x1) = (xs.i0[dx], xs.i1[dx]);
-                    r0[dx] = lerp2(top[x0], top[x1], bottom[x0], bottom[x1], xs.w1[dx], wy);
+                    *value = lerp2(top[x0], top[x1], bottom[x0], bottom[x1], xs.w1[dx], wy);
                 }
                 let cwy = cys.w1[dy];
                 if image.layout == PixelLayout::I420 {
-                    let (up, us, vp, vs) = (image.planes[1], image.strides[1], image.planes[2], image.strides[2]);
+                    let (up, us, vp, vs) = (
+                        image.planes[1],
+                        image.strides[1],
+                        image.planes[2],
+                        image.strides[2],
+                    );
                     let (u_top, u_bottom) = (&up[cys.i0[dy] * us..], &up[cys.i1[dy] * us..]);
                     let (v_top, v_bottom) = (&vp[cys.i0[dy] * vs..], &vp[cys.i1[dy] * vs..]);
                     for dx in 0..rw {
@@ -302,7 +410,14 @@ pub fn fill_input_tensor(
                     for dx in 0..rw {
                         let (x0, x1, wx) = (2 * cxs.i0[dx], 2 * cxs.i1[dx], cxs.w1[dx]);
                         r1[dx] = lerp2(top[x0], top[x1], bottom[x0], bottom[x1], wx, cwy);
-                        r2[dx] = lerp2(top[x0 + 1], top[x1 + 1], bottom[x0 + 1], bottom[x1 + 1], wx, cwy);
+                        r2[dx] = lerp2(
+                            top[x0 + 1],
+                            top[x1 + 1],
+                            bottom[x0 + 1],
+                            bottom[x1 + 1],
+                            wx,
+                            cwy,
+                        );
                     }
                 }
                 image.matrix.rows_to_rgb(r0, r1, r2);
@@ -341,7 +456,10 @@ mod tests {
         let (x, y) = lb.to_source(320.0, 180.0);
         assert!((x - 960.0).abs() < 1e-3 && (y - 540.0).abs() < 1e-3);
         let portrait = Letterbox::new(1088, 1920, 640, 640);
-        assert_eq!((portrait.resized_width, portrait.resized_height), (363, 640));
+        assert_eq!(
+            (portrait.resized_width, portrait.resized_height),
+            (363, 640)
+        );
         let clipped = lb.box_to_source([-5.0, 10.0, 700.0, 400.0]);
         for (got, want) in clipped.iter().zip([0.0, 30.0, 1920.0, 1080.0]) {
             assert!((got - want).abs() < 1e-3, "{clipped:?}");
@@ -355,7 +473,12 @@ mod tests {
         let image = Image {
             width: 4,
             height: 2,
-            layout: PixelLayout::Packed { bytes_per_pixel: 3, r: 0, g: 1, b: 2 },
+            layout: PixelLayout::Packed {
+                bytes_per_pixel: 3,
+                r: 0,
+                g: 1,
+                b: 2,
+            },
             planes: [&data, &[], &[]],
             strides: [12, 0, 0],
             matrix: YuvMatrix::BT601_LIMITED,
@@ -379,7 +502,12 @@ mod tests {
         let image = Image {
             width: 8,
             height: 1,
-            layout: PixelLayout::Packed { bytes_per_pixel: 3, r: 0, g: 1, b: 2 },
+            layout: PixelLayout::Packed {
+                bytes_per_pixel: 3,
+                r: 0,
+                g: 1,
+                b: 2,
+            },
             planes: [&data, &[], &[]],
             strides: [24, 0, 0],
             matrix: YuvMatrix::BT601_LIMITED,
@@ -406,7 +534,12 @@ mod tests {
             strides: [4, 2, 2],
             matrix: YuvMatrix::BT601_LIMITED,
         };
-        let nv12 = Image { layout: PixelLayout::Nv12, planes: [&y, &uv, &[]], strides: [4, 4, 0], ..i420 };
+        let nv12 = Image {
+            layout: PixelLayout::Nv12,
+            planes: [&y, &uv, &[]],
+            strides: [4, 4, 0],
+            ..i420
+        };
         let lb = Letterbox::new(w, h, 4, 4);
         let mut a = vec![0.0; 48];
         let mut b = vec![0.0; 48];
@@ -429,17 +562,31 @@ mod tests {
         let image = Image {
             width: 4,
             height: 4,
-            layout: PixelLayout::Packed { bytes_per_pixel: 3, r: 0, g: 1, b: 2 },
+            layout: PixelLayout::Packed {
+                bytes_per_pixel: 3,
+                r: 0,
+                g: 1,
+                b: 2,
+            },
             planes: [&data, &[], &[]],
             strides: [12, 0, 0],
             matrix: YuvMatrix::BT601_LIMITED,
         };
         let lb = Letterbox::new(4, 4, 8, 8);
         let mut t = vec![0.0; 3 * 64];
-        assert!(matches!(fill_input_tensor(&image, &lb, ChannelOrder::Rgb, 1.0, &mut t), Err(ImageError::PlaneTooSmall { .. })));
+        assert!(matches!(
+            fill_input_tensor(&image, &lb, ChannelOrder::Rgb, 1.0, &mut t),
+            Err(ImageError::PlaneTooSmall { .. })
+        ));
         let mut small = vec![0.0; 5];
         let ok = vec![0u8; 48];
-        let image = Image { planes: [&ok, &[], &[]], ..image };
-        assert!(matches!(fill_input_tensor(&image, &lb, ChannelOrder::Rgb, 1.0, &mut small), Err(ImageError::TensorSize { .. })));
+        let image = Image {
+            planes: [&ok, &[], &[]],
+            ..image
+        };
+        assert!(matches!(
+            fill_input_tensor(&image, &lb, ChannelOrder::Rgb, 1.0, &mut small),
+            Err(ImageError::TensorSize { .. })
+        ));
     }
 }

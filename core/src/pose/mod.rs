@@ -5,7 +5,7 @@ pub mod decode;
 pub mod letterbox;
 pub mod nms;
 
-pub use decode::{decode_rtmo, decode_yolo_pose, DecodeParams};
+pub use decode::{DecodeParams, decode_rtmo, decode_yolo_pose};
 pub use letterbox::{ChannelOrder, Image, Letterbox, PixelLayout, YuvMatrix, fill_input_tensor};
 pub use nms::{iou, nms};
 

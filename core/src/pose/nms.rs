@@ -16,14 +16,21 @@ pub fn iou(a: &[f32; 4], b: &[f32; 4]) -> f32 {
 /// Keeps the highest-scoring detections, dropping any whose IoU with an already kept one is
 /// above `iou_threshold`, and stops after `max_keep`. The result is sorted by score, descending.
 /// Ties keep the input order (stable sort), as numpy's `argsort(kind="stable")` would.
-pub fn nms(mut dets: Vec<PoseDetection>, iou_threshold: f32, max_keep: usize) -> Vec<PoseDetection> {
+pub fn nms(
+    mut dets: Vec<PoseDetection>,
+    iou_threshold: f32,
+    max_keep: usize,
+) -> Vec<PoseDetection> {
     dets.sort_by(|a, b| b.score.total_cmp(&a.score));
     let mut kept: Vec<PoseDetection> = Vec::with_capacity(max_keep.min(dets.len()));
     for det in dets {
         if kept.len() >= max_keep {
             break;
         }
-        if kept.iter().all(|k| iou(&k.bbox, &det.bbox) <= iou_threshold) {
+        if kept
+            .iter()
+            .all(|k| iou(&k.bbox, &det.bbox) <= iou_threshold)
+        {
             kept.push(det);
         }
     }
@@ -35,7 +42,11 @@ mod tests {
     use super::*;
 
     fn det(bbox: [f32; 4], score: f32) -> PoseDetection {
-        PoseDetection { bbox, score, keypoints: [[0.0; 3]; 17] }
+        PoseDetection {
+            bbox,
+            score,
+            keypoints: [[0.0; 3]; 17],
+        }
     }
 
     #[test]
@@ -51,20 +62,33 @@ mod tests {
     fn suppresses_overlaps_and_keeps_order() {
         let dets = vec![
             det([0.0, 0.0, 10.0, 10.0], 0.5),
-            det([1.0, 0.0, 11.0, 10.0], 0.9),  // overlaps the first at IoU 0.82
+            det([1.0, 0.0, 11.0, 10.0], 0.9), // overlaps the first at IoU 0.82
             det([50.0, 50.0, 60.0, 60.0], 0.7),
         ];
         let kept = nms(dets, 0.65, 10);
         let scores: Vec<f32> = kept.iter().map(|d| d.score).collect();
         assert_eq!(scores, vec![0.9, 0.7]);
         // A looser threshold keeps the overlapping pair.
-        let kept = nms(kept.into_iter().chain([det([0.0, 0.0, 10.0, 10.0], 0.5)]).collect(), 0.9, 10);
+        let kept = nms(
+            kept.into_iter()
+                .chain([det([0.0, 0.0, 10.0, 10.0], 0.5)])
+                .collect(),
+            0.9,
+            10,
+        );
         assert_eq!(kept.len(), 3);
     }
 
     #[test]
     fn caps_the_number_kept() {
-        let dets = (0..10).map(|i| det([i as f32 * 20.0, 0.0, i as f32 * 20.0 + 10.0, 10.0], 0.1 * i as f32)).collect();
+        let dets = (0..10)
+            .map(|i| {
+                det(
+                    [i as f32 * 20.0, 0.0, i as f32 * 20.0 + 10.0, 10.0],
+                    0.1 * i as f32,
+                )
+            })
+            .collect();
         let kept = nms(dets, 0.5, 3);
         assert_eq!(kept.len(), 3);
         assert!((kept[0].score - 0.9).abs() < 1e-6);

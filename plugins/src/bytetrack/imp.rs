@@ -6,10 +6,17 @@ use std::{
 use gst::{glib, prelude::*, subclass::prelude::*};
 use gst_base::subclass::prelude::*;
 use recognizer_core::bytetrack::{self, ByteTrackConfig, ByteTracker, Detection, TrackOutput};
-use recognizer_meta::{Keypoint, Person, PersonFlags, PoseMeta, PoseMetaFlags, Track, TrackState, NUM_KEYPOINTS};
+use recognizer_meta::{
+    Keypoint, NUM_KEYPOINTS, Person, PersonFlags, PoseMeta, PoseMetaFlags, Track, TrackState,
+};
 
-static CAT: LazyLock<gst::DebugCategory> =
-    LazyLock::new(|| gst::DebugCategory::new("bytetrack", gst::DebugColorFlags::empty(), Some("ByteTrack tracking")));
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "bytetrack",
+        gst::DebugColorFlags::empty(),
+        Some("ByteTrack tracking"),
+    )
+});
 
 const DEFAULT_TRACK_THRESH: f64 = 0.5;
 const DEFAULT_LOW_THRESH: f64 = 0.1;
@@ -49,7 +56,11 @@ impl Default for Settings {
 
 impl Settings {
     fn config(&self, caps_frame_rate: Option<f64>) -> ByteTrackConfig {
-        let frame_rate = if self.frame_rate > 0.0 { self.frame_rate } else { caps_frame_rate.unwrap_or(FALLBACK_FRAME_RATE) };
+        let frame_rate = if self.frame_rate > 0.0 {
+            self.frame_rate
+        } else {
+            caps_frame_rate.unwrap_or(FALLBACK_FRAME_RATE)
+        };
         ByteTrackConfig {
             track_thresh: self.track_thresh,
             low_thresh: self.low_thresh,
@@ -181,7 +192,10 @@ impl ObjectImpl for ByteTrack {
             "keep-untracked" => s.keep_untracked.to_value(),
             "active-tracks" => {
                 let state = self.state.lock().unwrap();
-                let n = state.as_ref().and_then(|s| s.tracker.as_ref()).map_or(0, |t| t.num_tracks());
+                let n = state
+                    .as_ref()
+                    .and_then(|s| s.tracker.as_ref())
+                    .map_or(0, |t| t.num_tracks());
                 (n as u32).to_value()
             }
             _ => unimplemented!(),
@@ -205,26 +219,32 @@ impl ElementImpl for ByteTrack {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            crate::video::filter_pad_templates(&crate::video::any_raw_video())
-        });
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
+            LazyLock::new(|| crate::video::filter_pad_templates(&crate::video::any_raw_video()));
         PAD_TEMPLATES.as_ref()
     }
 }
 
 impl BaseTransformImpl for ByteTrack {
-    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
     // Metadata is written on every buffer, so the buffer must be writable even with equal caps.
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        settings
-            .config(None)
-            .validate()
-            .map_err(|e| gst::error_msg!(gst::LibraryError::Settings, ("Invalid tracker settings: {}", e)))?;
-        *self.state.lock().unwrap() = Some(State { tracker: None, caps_frame_rate: None, last_pose: HashMap::new() });
+        settings.config(None).validate().map_err(|e| {
+            gst::error_msg!(
+                gst::LibraryError::Settings,
+                ("Invalid tracker settings: {}", e)
+            )
+        })?;
+        *self.state.lock().unwrap() = Some(State {
+            tracker: None,
+            caps_frame_rate: None,
+            last_pose: HashMap::new(),
+        });
         Ok(())
     }
 
@@ -253,7 +273,13 @@ impl BaseTransformImpl for ByteTrack {
         };
         let tracker = state.tracker.get_or_insert_with(|| {
             let config = settings.config(state.caps_frame_rate);
-            gst::info!(CAT, imp = self, "tracking at {} fps, {} frames lost-track buffer", config.frame_rate, config.max_time_lost());
+            gst::info!(
+                CAT,
+                imp = self,
+                "tracking at {} fps, {} frames lost-track buffer",
+                config.frame_rate,
+                config.max_time_lost()
+            );
             ByteTracker::new(config)
         });
 
@@ -263,8 +289,11 @@ impl BaseTransformImpl for ByteTrack {
             .map(|m| m.persons().to_vec());
         let persons = match detections {
             Some(persons) => {
-                let dets: Vec<Detection> =
-                    persons.iter().enumerate().map(|(i, p)| Detection::from_f32(p.bbox, p.score, i)).collect();
+                let dets: Vec<Detection> = persons
+                    .iter()
+                    .enumerate()
+                    .map(|(i, p)| Detection::from_f32(p.bbox, p.score, i))
+                    .collect();
                 let outputs = tracker.update(&dets);
                 let mut tracked: Vec<Option<&TrackOutput>> = vec![None; persons.len()];
                 for out in &outputs {
@@ -278,7 +307,13 @@ impl BaseTransformImpl for ByteTrack {
                     match track {
                         Some(t) if area(&t.tlbr) > settings.min_box_area => {
                             person.set_track(Some(to_track(t)));
-                            state.last_pose.insert(t.id, LastPose { bbox: person.bbox, keypoints: person.keypoints });
+                            state.last_pose.insert(
+                                t.id,
+                                LastPose {
+                                    bbox: person.bbox,
+                                    keypoints: person.keypoints,
+                                },
+                            );
                             result.push(person);
                         }
                         _ if settings.keep_untracked => {
@@ -306,13 +341,20 @@ impl BaseTransformImpl for ByteTrack {
         };
         // Forget the poses of tracks the tracker no longer holds.
         if state.last_pose.len() > tracker.num_tracks() {
-            let live: std::collections::HashSet<u64> =
-                tracker.tracked_tracks().iter().chain(tracker.lost_tracks().iter()).map(|t| t.id).collect();
+            let live: std::collections::HashSet<u64> = tracker
+                .tracked_tracks()
+                .iter()
+                .chain(tracker.lost_tracks().iter())
+                .map(|t| t.id)
+                .collect();
             state.last_pose.retain(|id, _| live.contains(id));
         }
         drop(guard);
         gst::trace!(CAT, imp = self, "{} tracked persons", persons.len());
-        let flags = buf.meta::<PoseMeta>().map(|m| m.frame_flags()).unwrap_or_default();
+        let flags = buf
+            .meta::<PoseMeta>()
+            .map(|m| m.frame_flags())
+            .unwrap_or_default();
         PoseMeta::add_or_replace(buf, &persons, flags);
         Ok(gst::FlowSuccess::Ok)
     }
@@ -328,13 +370,25 @@ fn to_track(t: &TrackOutput) -> Track {
         bytetrack::TrackState::Lost | bytetrack::TrackState::Removed => TrackState::Lost,
         _ => TrackState::Tracked,
     };
-    Track { id: t.id, state, age: t.age.min(u32::MAX as u64) as u32 }
+    Track {
+        id: t.id,
+        state,
+        age: t.age.min(u32::MAX as u64) as u32,
+    }
 }
 
 /// A person at the track's predicted box, its last keypoints moved and scaled with the box.
 fn predicted_person(t: &TrackOutput, last: &LastPose) -> Person {
-    let bbox = [t.tlbr[0] as f32, t.tlbr[1] as f32, t.tlbr[2] as f32, t.tlbr[3] as f32];
-    let (ow, oh) = ((last.bbox[2] - last.bbox[0]).max(1e-3), (last.bbox[3] - last.bbox[1]).max(1e-3));
+    let bbox = [
+        t.tlbr[0] as f32,
+        t.tlbr[1] as f32,
+        t.tlbr[2] as f32,
+        t.tlbr[3] as f32,
+    ];
+    let (ow, oh) = (
+        (last.bbox[2] - last.bbox[0]).max(1e-3),
+        (last.bbox[3] - last.bbox[1]).max(1e-3),
+    );
     let (sx, sy) = ((bbox[2] - bbox[0]) / ow, (bbox[3] - bbox[1]) / oh);
     let mut keypoints = last.keypoints;
     for k in &mut keypoints {

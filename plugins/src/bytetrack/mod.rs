@@ -22,5 +22,10 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    gst::Element::register(Some(plugin), "bytetrack", gst::Rank::NONE, ByteTrack::static_type())
+    gst::Element::register(
+        Some(plugin),
+        "bytetrack",
+        gst::Rank::NONE,
+        ByteTrack::static_type(),
+    )
 }

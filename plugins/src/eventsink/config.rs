@@ -65,16 +65,22 @@ struct RuleSpec {
 
 impl RuleSpec {
     fn into_rule(self, index: usize) -> Result<Rule, String> {
-        let name = if self.kind.trim().is_empty() { format!("#{}", index + 1) } else { self.kind.clone() };
+        let name = if self.kind.trim().is_empty() {
+            format!("#{}", index + 1)
+        } else {
+            self.kind.clone()
+        };
         let label_match = match self.label_match.as_deref() {
             None => LabelMatch::default(),
-            Some(s) => LabelMatch::parse(s)
-                .ok_or_else(|| format!("rule '{name}': label-match '{s}' is not one of exact, contains"))?,
+            Some(s) => LabelMatch::parse(s).ok_or_else(|| {
+                format!("rule '{name}': label-match '{s}' is not one of exact, contains")
+            })?,
         };
         let anchor = match self.zone_anchor.as_deref() {
             None => Anchor::default(),
-            Some(s) => Anchor::parse(s)
-                .ok_or_else(|| format!("rule '{name}': zone-anchor '{s}' is not one of bottom-centre, centre"))?,
+            Some(s) => Anchor::parse(s).ok_or_else(|| {
+                format!("rule '{name}': zone-anchor '{s}' is not one of bottom-centre, centre")
+            })?,
         };
         if self.zone.is_none() && self.zone_anchor.is_some() {
             return Err(format!("rule '{name}': zone-anchor without a zone"));
@@ -88,7 +94,10 @@ impl RuleSpec {
             label_match,
             min_score: self.min_score.unwrap_or(DEFAULT_MIN_SCORE) as f32,
             min_frames: self.min_frames.unwrap_or(DEFAULT_MIN_FRAMES),
-            min_duration_ns: self.min_duration_ms.unwrap_or(DEFAULT_MIN_DURATION_MS as u64) * 1_000_000,
+            min_duration_ns: self
+                .min_duration_ms
+                .unwrap_or(DEFAULT_MIN_DURATION_MS as u64)
+                * 1_000_000,
             cooldown_ns: self.cooldown_ms.unwrap_or(DEFAULT_COOLDOWN_MS as u64) * 1_000_000,
             zone: self.zone.map(|polygon| Zone { polygon, anchor }),
         };
@@ -108,14 +117,20 @@ pub fn parse_rules(text: &str, json: bool) -> Result<Vec<Rule>, String> {
     if file.rules.is_empty() {
         return Err("no rules (expected a list 'rules' with at least one rule)".into());
     }
-    file.rules.into_iter().enumerate().map(|(i, spec)| spec.into_rule(i)).collect()
+    file.rules
+        .into_iter()
+        .enumerate()
+        .map(|(i, spec)| spec.into_rule(i))
+        .collect()
 }
 
 /// Reads and parses a rules file; the error names the file.
 pub fn load_rules(path: &Path) -> Result<Vec<Rule>, String> {
     let text = std::fs::read_to_string(path)
         .map_err(|e| format!("Could not read rules-location '{}': {e}", path.display()))?;
-    let json = path.extension().is_some_and(|e| e.eq_ignore_ascii_case("json"));
+    let json = path
+        .extension()
+        .is_some_and(|e| e.eq_ignore_ascii_case("json"));
     parse_rules(&text, json).map_err(|e| format!("Bad rules-location '{}': {e}", path.display()))
 }
 
@@ -135,9 +150,14 @@ pub fn parse_zone(text: &str) -> Result<Vec<[f32; 2]>, String> {
 
 /// Reads a label map (one label per line, as for `stgcnclassify labels=`); blank lines skipped.
 pub fn load_label_map(path: &Path) -> Result<Vec<String>, String> {
-    let text =
-        std::fs::read_to_string(path).map_err(|e| format!("Could not read label-map '{}': {e}", path.display()))?;
-    let labels: Vec<String> = text.lines().map(str::trim).filter(|l| !l.is_empty()).map(String::from).collect();
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("Could not read label-map '{}': {e}", path.display()))?;
+    let labels: Vec<String> = text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect();
     if labels.is_empty() {
         return Err(format!("label-map '{}' holds no labels", path.display()));
     }
@@ -153,7 +173,11 @@ pub fn check_labels(rules: &[Rule], known: &[String], map: &Path) -> Result<(), 
                 "rule '{}': unknown label{} {}: no {} match among the {} labels of label-map '{}'",
                 rule.name,
                 if unknown.len() > 1 { "s" } else { "" },
-                unknown.iter().map(|l| format!("'{l}'")).collect::<Vec<_>>().join(", "),
+                unknown
+                    .iter()
+                    .map(|l| format!("'{l}'"))
+                    .collect::<Vec<_>>()
+                    .join(", "),
                 rule.label_match.as_str(),
                 known.len(),
                 map.display()
@@ -191,35 +215,65 @@ mod tests {
         .unwrap();
         assert_eq!(rules.len(), 2);
         assert_eq!(rules[0].labels, vec!["falling"]);
-        assert_eq!((rules[0].min_frames, rules[0].cooldown_ns, rules[0].min_score), (5, 10_000_000_000, 0.5));
+        assert_eq!(
+            (
+                rules[0].min_frames,
+                rules[0].cooldown_ns,
+                rules[0].min_score
+            ),
+            (5, 10_000_000_000, 0.5)
+        );
         assert_eq!(rules[0].label_match, LabelMatch::Exact);
         assert_eq!(rules[1].label_match, LabelMatch::Contains);
-        assert_eq!((rules[1].min_duration_ns, rules[1].min_score), (500_000_000, 0.7));
+        assert_eq!(
+            (rules[1].min_duration_ns, rules[1].min_score),
+            (500_000_000, 0.7)
+        );
         assert_eq!(rules[1].zone.as_ref().unwrap().anchor, Anchor::Centre);
         assert_eq!(rules[1].zone.as_ref().unwrap().polygon.len(), 4);
     }
 
     #[test]
     fn json_rules() {
-        let rules = parse_rules(r#"{"rules": [{"type": "fall", "labels": ["falling"], "min-frames": 3}]}"#, true).unwrap();
+        let rules = parse_rules(
+            r#"{"rules": [{"type": "fall", "labels": ["falling"], "min-frames": 3}]}"#,
+            true,
+        )
+        .unwrap();
         assert_eq!(rules[0].min_frames, 3);
     }
 
     #[test]
     fn errors_name_the_problem() {
         let err = |text: &str| parse_rules(text, false).unwrap_err();
-        assert!(err("[[rules]]\ntype = \"fall\"\nlabels = [\"falling\"]\nmin-scor = 0.5\n").contains("min-scor"));
+        assert!(
+            err("[[rules]]\ntype = \"fall\"\nlabels = [\"falling\"]\nmin-scor = 0.5\n")
+                .contains("min-scor")
+        );
         assert!(err("[[rules]]\ntype = \"fall\"\n").contains("labels"));
         assert!(err("[[rules]\n").contains("invalid TOML"));
         assert!(err("rules = []").contains("no rules"));
-        assert!(err("[[rules]]\ntype = \"fall\"\nlabels = \"x\"\nlabel-match = \"regex\"\n").contains("label-match 'regex'"));
-        assert!(err("[[rules]]\ntype = \"fall\"\nlabels = \"x\"\nzone = [[0.0, 0.0], [1.0, 1.0]]\n").contains("at least 3 points"));
-        assert!(parse_rules("{\"rules\": [{\"type\": 1}]}", true).unwrap_err().contains("invalid JSON"));
+        assert!(
+            err("[[rules]]\ntype = \"fall\"\nlabels = \"x\"\nlabel-match = \"regex\"\n")
+                .contains("label-match 'regex'")
+        );
+        assert!(
+            err("[[rules]]\ntype = \"fall\"\nlabels = \"x\"\nzone = [[0.0, 0.0], [1.0, 1.0]]\n")
+                .contains("at least 3 points")
+        );
+        assert!(
+            parse_rules("{\"rules\": [{\"type\": 1}]}", true)
+                .unwrap_err()
+                .contains("invalid JSON")
+        );
     }
 
     #[test]
     fn zone_property() {
-        assert_eq!(parse_zone("0,0.5 1,0.5; 1,1 0,1").unwrap(), vec![[0.0, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]]);
+        assert_eq!(
+            parse_zone("0,0.5 1,0.5; 1,1 0,1").unwrap(),
+            vec![[0.0, 0.5], [1.0, 0.5], [1.0, 1.0], [0.0, 1.0]]
+        );
         assert!(parse_zone("0,0.5 1").unwrap_err().contains("'1'"));
     }
 
@@ -228,6 +282,9 @@ mod tests {
         let known = vec!["falling".to_string(), "standing up".to_string()];
         let rules = vec![Rule::new("fall", &["falling", "fallen"])];
         let err = check_labels(&rules, &known, Path::new("labels.txt")).unwrap_err();
-        assert!(err.contains("'fallen'") && err.contains("labels.txt") && err.contains("rule 'fall'"), "{err}");
+        assert!(
+            err.contains("'fallen'") && err.contains("labels.txt") && err.contains("rule 'fall'"),
+            "{err}"
+        );
     }
 }

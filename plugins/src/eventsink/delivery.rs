@@ -63,12 +63,22 @@ impl Worker {
         backoff: Backoff,
         report: Box<dyn Fn(Status) + Send>,
     ) -> std::io::Result<Self> {
-        let shared: Shared = Arc::new((Mutex::new(Queue { pending: existing.into(), ..Default::default() }), Condvar::new()));
+        let shared: Shared = Arc::new((
+            Mutex::new(Queue {
+                pending: existing.into(),
+                ..Default::default()
+            }),
+            Condvar::new(),
+        ));
         let thread_shared = shared.clone();
         let handle = std::thread::Builder::new()
             .name(format!("eventsink-{name}"))
             .spawn(move || run(&thread_shared, transport.as_mut(), backoff, report.as_ref()))?;
-        Ok(Self { name, shared, handle: Mutex::new(Some(handle)) })
+        Ok(Self {
+            name,
+            shared,
+            handle: Mutex::new(Some(handle)),
+        })
     }
 
     pub fn name(&self) -> &'static str {
@@ -168,7 +178,10 @@ fn run(shared: &Shared, transport: &mut dyn Transport, backoff: Backoff, report:
                 cv.notify_all();
                 drop(q);
                 if let Err(e) = removed {
-                    report(Status::Failing(format!("delivered, but could not remove {}: {e}", path.display())));
+                    report(Status::Failing(format!(
+                        "delivered, but could not remove {}: {e}",
+                        path.display()
+                    )));
                 }
                 if failures > 0 {
                     report(Status::Recovered { failures });
@@ -222,7 +235,8 @@ mod tests {
 
     #[test]
     fn retries_in_order_until_delivered() {
-        let dir = std::env::temp_dir().join(format!("recognizer-worker-test-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("recognizer-worker-test-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let (spool, existing) = Spool::open(&dir).unwrap();
         let old = spool.write("old", "old").unwrap();
@@ -236,8 +250,15 @@ mod tests {
         let worker = Worker::start(
             "test",
             existing2,
-            Box::new(Flaky { fail: 3, attempts: attempts.clone(), got: got.clone() }),
-            Backoff { initial: Duration::from_millis(5), max: Duration::from_millis(20) },
+            Box::new(Flaky {
+                fail: 3,
+                attempts: attempts.clone(),
+                got: got.clone(),
+            }),
+            Backoff {
+                initial: Duration::from_millis(5),
+                max: Duration::from_millis(20),
+            },
             Box::new(move |s| {
                 r.lock().unwrap().push(match s {
                     Status::Failing(e) => e,
@@ -250,8 +271,17 @@ mod tests {
             worker.enqueue(spool.write(&format!("id{i}"), &format!("e{i}")).unwrap());
         }
         assert_eq!(worker.flush(Duration::from_secs(30)), 0);
-        assert_eq!(*got.lock().unwrap(), vec!["old", "e0", "e1", "e2", "e3", "e4"]);
-        assert_eq!(*reports.lock().unwrap(), vec!["attempt 0 refused".to_string(), "recovered after 3".to_string()]);
+        assert_eq!(
+            *got.lock().unwrap(),
+            vec!["old", "e0", "e1", "e2", "e3", "e4"]
+        );
+        assert_eq!(
+            *reports.lock().unwrap(),
+            vec![
+                "attempt 0 refused".to_string(),
+                "recovered after 3".to_string()
+            ]
+        );
         assert!(!old.exists());
         assert_eq!(Spool::count(&dir), 0);
         assert_eq!(worker.stop(), 0);
@@ -260,14 +290,22 @@ mod tests {
 
     #[test]
     fn stop_keeps_undelivered_events() {
-        let dir = std::env::temp_dir().join(format!("recognizer-worker-stop-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("recognizer-worker-stop-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let (spool, existing) = Spool::open(&dir).unwrap();
         let worker = Worker::start(
             "test",
             existing,
-            Box::new(Flaky { fail: usize::MAX, attempts: Arc::new(AtomicUsize::new(0)), got: Default::default() }),
-            Backoff { initial: Duration::from_millis(5), max: Duration::from_millis(10) },
+            Box::new(Flaky {
+                fail: usize::MAX,
+                attempts: Arc::new(AtomicUsize::new(0)),
+                got: Default::default(),
+            }),
+            Backoff {
+                initial: Duration::from_millis(5),
+                max: Duration::from_millis(10),
+            },
             Box::new(|_| {}),
         )
         .unwrap();

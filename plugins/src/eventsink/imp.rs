@@ -21,7 +21,11 @@ use super::{
 };
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("eventsink", gst::DebugColorFlags::empty(), Some("Recognizer events and frame log"))
+    gst::DebugCategory::new(
+        "eventsink",
+        gst::DebugColorFlags::empty(),
+        Some("Recognizer events and frame log"),
+    )
 });
 
 const DEFAULT_STREAM: &str = "cam0";
@@ -47,7 +51,10 @@ pub enum LabelMatch {
     #[default]
     #[enum_value(name = "Exact: the whole label (ASCII case ignored)", nick = "exact")]
     Exact = 0,
-    #[enum_value(name = "Contains: the rule's label as a substring (fall matches falling)", nick = "contains")]
+    #[enum_value(
+        name = "Contains: the rule's label as a substring (fall matches falling)",
+        nick = "contains"
+    )]
     Contains = 1,
 }
 
@@ -56,7 +63,10 @@ pub enum LabelMatch {
 #[enum_type(name = "GstEventSinkZoneAnchor")]
 pub enum ZoneAnchor {
     #[default]
-    #[enum_value(name = "Bottom centre: middle of the box's bottom edge (the feet)", nick = "bottom-centre")]
+    #[enum_value(
+        name = "Bottom centre: middle of the box's bottom edge (the feet)",
+        nick = "bottom-centre"
+    )]
     BottomCentre = 0,
     #[enum_value(name = "Centre of the box", nick = "centre")]
     Centre = 1,
@@ -154,7 +164,11 @@ impl Settings {
     fn rules(&self) -> Result<Vec<Rule>, String> {
         let mut out = Vec::new();
         if let Some(labels) = &self.labels {
-            let labels: Vec<String> = labels.split(',').map(|l| l.trim().to_string()).filter(|l| !l.is_empty()).collect();
+            let labels: Vec<String> = labels
+                .split(',')
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect();
             if labels.is_empty() {
                 return Err("labels: no label given".into());
             }
@@ -184,7 +198,10 @@ impl Settings {
             rule.validate()?;
             out.push(rule);
         } else if self.zone.is_some() || self.event_type.is_some() {
-            return Err("zone and event-type belong to the rule of the properties, which needs labels".into());
+            return Err(
+                "zone and event-type belong to the rule of the properties, which needs labels"
+                    .into(),
+            );
         }
         if let Some(path) = &self.rules_location {
             out.extend(config::load_rules(path)?);
@@ -236,16 +253,27 @@ impl ObjectSubclass for EventSink {
 }
 
 fn opt_string(value: &glib::Value) -> Option<String> {
-    value.get::<Option<String>>().unwrap().filter(|s| !s.is_empty())
+    value
+        .get::<Option<String>>()
+        .unwrap()
+        .filter(|s| !s.is_empty())
 }
 
 impl ObjectImpl for EventSink {
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let s = |name: &'static str, nick: &'static str, blurb: &'static str| {
-                glib::ParamSpecString::builder(name).nick(nick).blurb(blurb).mutable_ready().build()
+                glib::ParamSpecString::builder(name)
+                    .nick(nick)
+                    .blurb(blurb)
+                    .mutable_ready()
+                    .build()
             };
-            let ms = |name: &'static str, nick: &'static str, blurb: &'static str, default: u32, min: u32| {
+            let ms = |name: &'static str,
+                      nick: &'static str,
+                      blurb: &'static str,
+                      default: u32,
+                      min: u32| {
                 glib::ParamSpecUInt::builder(name)
                     .nick(nick)
                     .blurb(blurb)
@@ -449,12 +477,15 @@ impl ObjectImpl for EventSink {
             "post-messages" => s.post_messages = value.get().unwrap(),
             "webhook-url" => s.webhook_url = opt_string(value),
             "webhook-auth-header-name" => {
-                s.webhook_auth_header_name = opt_string(value).unwrap_or_else(|| DEFAULT_AUTH_HEADER.to_string())
+                s.webhook_auth_header_name =
+                    opt_string(value).unwrap_or_else(|| DEFAULT_AUTH_HEADER.to_string())
             }
             "webhook-auth-header-env" => s.webhook_auth_header_env = opt_string(value),
             "webhook-auth-header-file" => s.webhook_auth_header_file = path(value),
             "mqtt-url" => s.mqtt_url = opt_string(value),
-            "mqtt-topic" => s.mqtt_topic = opt_string(value).unwrap_or_else(|| DEFAULT_MQTT_TOPIC.to_string()),
+            "mqtt-topic" => {
+                s.mqtt_topic = opt_string(value).unwrap_or_else(|| DEFAULT_MQTT_TOPIC.to_string())
+            }
             "mqtt-client-id" => s.mqtt_client_id = opt_string(value),
             "mqtt-username" => s.mqtt_username = opt_string(value),
             "mqtt-password-env" => s.mqtt_password_env = opt_string(value),
@@ -476,8 +507,18 @@ impl ObjectImpl for EventSink {
             let state = self.state.lock().unwrap();
             return match (pspec.name(), state.as_ref()) {
                 ("events", Some(st)) => st.events.to_value(),
-                ("delivered", Some(st)) => st.network.iter().map(|n| n.worker.delivered()).sum::<u64>().to_value(),
-                ("spooled", Some(st)) => (st.network.iter().map(|n| n.worker.pending() as u64).sum::<u64>()).to_value(),
+                ("delivered", Some(st)) => st
+                    .network
+                    .iter()
+                    .map(|n| n.worker.delivered())
+                    .sum::<u64>()
+                    .to_value(),
+                ("spooled", Some(st)) => (st
+                    .network
+                    .iter()
+                    .map(|n| n.worker.pending() as u64)
+                    .sum::<u64>())
+                .to_value(),
                 _ => 0u64.to_value(),
             };
         }
@@ -551,7 +592,15 @@ impl ElementImpl for EventSink {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            vec![gst::PadTemplate::new("sink", gst::PadDirection::Sink, gst::PadPresence::Always, &gst::Caps::new_any()).unwrap()]
+            vec![
+                gst::PadTemplate::new(
+                    "sink",
+                    gst::PadDirection::Sink,
+                    gst::PadPresence::Always,
+                    &gst::Caps::new_any(),
+                )
+                .unwrap(),
+            ]
         });
         PAD_TEMPLATES.as_ref()
     }
@@ -563,8 +612,14 @@ fn settings_error(message: String) -> gst::ErrorMessage {
 
 impl EventSink {
     /// Builds the network sinks (URLs, secrets and TLS checked first), then their spools.
-    fn start_network(&self, s: &Settings) -> Result<(Vec<NetworkSink>, Option<File>), gst::ErrorMessage> {
-        let tls = TlsSettings { ca_file: s.tls_ca_file.clone(), verify: s.tls_verify };
+    fn start_network(
+        &self,
+        s: &Settings,
+    ) -> Result<(Vec<NetworkSink>, Option<File>), gst::ErrorMessage> {
+        let tls = TlsSettings {
+            ca_file: s.tls_ca_file.clone(),
+            verify: s.tls_verify,
+        };
         let timeout = Duration::from_millis(s.timeout_ms as u64);
         let mut transports: Vec<(&'static str, Box<dyn Transport>)> = Vec::new();
         if let Some(url) = &s.webhook_url {
@@ -584,9 +639,12 @@ impl EventSink {
             transports.push(("webhook", Box::new(hook)));
         }
         if let Some(url) = &s.mqtt_url {
-            let password =
-                net::read_secret("mqtt-password", s.mqtt_password_env.as_deref(), s.mqtt_password_file.as_deref())
-                    .map_err(settings_error)?;
+            let password = net::read_secret(
+                "mqtt-password",
+                s.mqtt_password_env.as_deref(),
+                s.mqtt_password_file.as_deref(),
+            )
+            .map_err(settings_error)?;
             let client_id = s.mqtt_client_id.clone().unwrap_or_else(|| {
                 format!("recognizer-{}-{}", s.stream, &record::new_event_id()[..8])
             });
@@ -620,14 +678,25 @@ impl EventSink {
             ));
         };
         let spool_error = |e: std::io::Error| {
-            gst::error_msg!(gst::ResourceError::OpenWrite, ("Could not use spool-dir '{}': {}", dir.display(), e))
+            gst::error_msg!(
+                gst::ResourceError::OpenWrite,
+                ("Could not use spool-dir '{}': {}", dir.display(), e)
+            )
         };
         std::fs::create_dir_all(dir).map_err(spool_error)?;
-        let lock = File::options().create(true).truncate(false).write(true).open(dir.join(".lock")).map_err(spool_error)?;
+        let lock = File::options()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(dir.join(".lock"))
+            .map_err(spool_error)?;
         if lock.try_lock().is_err() {
             return Err(gst::error_msg!(
                 gst::ResourceError::Busy,
-                ("spool-dir '{}' is in use by another eventsink (one spool-dir per element)", dir.display())
+                (
+                    "spool-dir '{}' is in use by another eventsink (one spool-dir per element)",
+                    dir.display()
+                )
             ));
         }
         let enabled: Vec<&str> = transports.iter().map(|(n, _)| *n).collect();
@@ -637,7 +706,12 @@ impl EventSink {
                 gst::element_imp_warning!(
                     self,
                     gst::ResourceError::Settings,
-                    ("{} undelivered events for {} remain in '{}', which is not configured now", n, other, dir.join(other).display())
+                    (
+                        "{} undelivered events for {} remain in '{}', which is not configured now",
+                        n,
+                        other,
+                        dir.join(other).display()
+                    )
                 );
             }
         }
@@ -650,47 +724,88 @@ impl EventSink {
             let sub = dir.join(name);
             let (spool, existing) = Spool::open(&sub).map_err(spool_error)?;
             if !existing.is_empty() {
-                gst::info!(CAT, imp = self, "{name}: replaying {} spooled events from {}", existing.len(), sub.display());
+                gst::info!(
+                    CAT,
+                    imp = self,
+                    "{name}: replaying {} spooled events from {}",
+                    existing.len(),
+                    sub.display()
+                );
             }
             let weak = self.obj().downgrade();
             let spool_path = sub.display().to_string();
             let report = Box::new(move |status: Status| {
-                let Some(element) = weak.upgrade() else { return };
+                let Some(element) = weak.upgrade() else {
+                    return;
+                };
                 match status {
                     Status::Failing(e) => gst::element_warning!(
                         element,
                         gst::ResourceError::Write,
-                        ("{}: delivery failed, retrying with backoff; events are kept in '{}'", name, spool_path),
+                        (
+                            "{}: delivery failed, retrying with backoff; events are kept in '{}'",
+                            name,
+                            spool_path
+                        ),
                         ["{}", e]
                     ),
                     Status::Recovered { failures } => {
-                        gst::info!(CAT, obj = element, "{name}: delivering again after {failures} failed attempts")
+                        gst::info!(
+                            CAT,
+                            obj = element,
+                            "{name}: delivering again after {failures} failed attempts"
+                        )
                     }
                 }
             });
-            let worker = Worker::start(name, existing, transport, backoff, report).map_err(spool_error)?;
-            sinks.push(NetworkSink { spool, worker: Arc::new(worker) });
+            let worker =
+                Worker::start(name, existing, transport, backoff, report).map_err(spool_error)?;
+            sinks.push(NetworkSink {
+                spool,
+                worker: Arc::new(worker),
+            });
         }
         Ok((sinks, Some(lock)))
     }
 
     /// Waits for the network sinks to deliver what is queued; returns what remains per sink.
-    fn flush_network(&self, workers: &[Arc<Worker>], timeout: Duration) -> Vec<(&'static str, usize)> {
+    fn flush_network(
+        &self,
+        workers: &[Arc<Worker>],
+        timeout: Duration,
+    ) -> Vec<(&'static str, usize)> {
         let deadline = std::time::Instant::now() + timeout;
         workers
             .iter()
-            .map(|w| (w.name(), w.flush(deadline.saturating_duration_since(std::time::Instant::now()))))
+            .map(|w| {
+                (
+                    w.name(),
+                    w.flush(deadline.saturating_duration_since(std::time::Instant::now())),
+                )
+            })
             .collect()
     }
 
     fn workers(&self) -> Vec<Arc<Worker>> {
-        self.state.lock().unwrap().as_ref().map(|s| s.network.iter().map(|n| n.worker.clone()).collect()).unwrap_or_default()
+        self.state
+            .lock()
+            .unwrap()
+            .as_ref()
+            .map(|s| s.network.iter().map(|n| n.worker.clone()).collect())
+            .unwrap_or_default()
     }
 
     /// Runs the rules on one frame. Returns the events and whether to warn that zones cannot
     /// be evaluated (posted by the caller, outside the state lock).
-    fn make_events(&self, state: &mut State, buffer: &gst::Buffer, pts_ns: u64) -> (Vec<EventRecord>, bool) {
-        let Some(meta) = buffer.meta::<PoseMeta>() else { return (Vec::new(), false) };
+    fn make_events(
+        &self,
+        state: &mut State,
+        buffer: &gst::Buffer,
+        pts_ns: u64,
+    ) -> (Vec<EventRecord>, bool) {
+        let Some(meta) = buffer.meta::<PoseMeta>() else {
+            return (Vec::new(), false);
+        };
         let persons = meta.persons();
         let observations: Vec<Observation> = persons
             .iter()
@@ -703,9 +818,13 @@ impl EventSink {
                 bbox: p.bbox,
             })
             .collect();
-        let warn_zone = state.engine.needs_frame_size() && (state.width == 0 || state.height == 0) && !state.zone_size_warned;
+        let warn_zone = state.engine.needs_frame_size()
+            && (state.width == 0 || state.height == 0)
+            && !state.zone_size_warned;
         state.zone_size_warned |= warn_zone;
-        let onsets = state.engine.process(pts_ns, state.width, state.height, &observations);
+        let onsets = state
+            .engine
+            .process(pts_ns, state.width, state.height, &observations);
         let wallclock = record::rfc3339(SystemTime::now());
         let events = onsets
             .into_iter()
@@ -744,34 +863,58 @@ impl EventSink {
             .field("start-pts", event.start_pts_ns)
             .field("end-pts", event.end_pts_ns)
             .field("wallclock", &event.wallclock)
-            .field("bbox", gst::Array::new(event.bbox.iter().map(|v| *v as f64)))
+            .field(
+                "bbox",
+                gst::Array::new(event.bbox.iter().map(|v| *v as f64)),
+            )
             .field("json", json)
             .build()
     }
 
     /// Writes one event to every sink except the bus; returns the bus message to post (after
     /// the state lock is released) or what went wrong.
-    fn emit(&self, state: &mut State, event: &EventRecord) -> Result<Option<gst::Structure>, String> {
+    fn emit(
+        &self,
+        state: &mut State,
+        event: &EventRecord,
+    ) -> Result<Option<gst::Structure>, String> {
         let json = event.to_json_line();
         state.events += 1;
         // Durable first: each network sink's spool, before anything is attempted.
         for sink in &state.network {
             let path = sink.spool.write(&event.event_id, &json).map_err(|e| {
-                format!("Could not write event {} to the spool '{}': {}", event.event_id, sink.spool.dir().display(), e)
+                format!(
+                    "Could not write event {} to the spool '{}': {}",
+                    event.event_id,
+                    sink.spool.dir().display(),
+                    e
+                )
             })?;
             sink.worker.enqueue(path);
         }
         if let Some(file) = state.events_file.as_mut() {
             file.write_line(&json).map_err(|e| {
                 let path = state.location.as_deref().unwrap_or(Path::new(""));
-                format!("Could not write event {} to location '{}': {}", event.event_id, path.display(), e)
+                format!(
+                    "Could not write event {} to location '{}': {}",
+                    event.event_id,
+                    path.display(),
+                    e
+                )
             })?;
         }
         if state.stdout {
             let mut out = std::io::stdout().lock();
             let _ = writeln!(out, "{json}").and_then(|_| out.flush());
         }
-        gst::debug!(CAT, imp = self, "event {} {} track {}", event.event_id, event.kind, event.track_id);
+        gst::debug!(
+            CAT,
+            imp = self,
+            "event {} {} track {}",
+            event.event_id,
+            event.kind,
+            event.track_id
+        );
         Ok(state.post_messages.then(|| Self::message(event, &json)))
     }
 }
@@ -787,7 +930,11 @@ impl BaseSinkImpl for EventSink {
                 let file = File::create(path).map_err(|e| {
                     gst::error_msg!(
                         gst::ResourceError::OpenWrite,
-                        ("Could not open frames-location '{}' for writing: {}", path.display(), e)
+                        (
+                            "Could not open frames-location '{}' for writing: {}",
+                            path.display(),
+                            e
+                        )
                     )
                 })?;
                 gst::debug!(CAT, imp = self, "writing frames to {}", path.display());
@@ -796,15 +943,24 @@ impl BaseSinkImpl for EventSink {
         };
         let events_file = match &settings.location {
             None => None,
-            Some(path) => Some(EventsFile::open(path, settings.max_size, settings.max_files).map_err(|e| {
-                gst::error_msg!(
-                    gst::ResourceError::OpenWrite,
-                    ("Could not open location '{}' for writing events: {}", path.display(), e)
-                )
-            })?),
+            Some(path) => Some(
+                EventsFile::open(path, settings.max_size, settings.max_files).map_err(|e| {
+                    gst::error_msg!(
+                        gst::ResourceError::OpenWrite,
+                        (
+                            "Could not open location '{}' for writing events: {}",
+                            path.display(),
+                            e
+                        )
+                    )
+                })?,
+            ),
         };
         let (network, spool_lock) = self.start_network(&settings)?;
-        let has_sink = events_file.is_some() || settings.stdout || settings.post_messages || !network.is_empty();
+        let has_sink = events_file.is_some()
+            || settings.stdout
+            || settings.post_messages
+            || !network.is_empty();
         if engine.rules().is_empty() && (events_file.is_some() || !network.is_empty()) {
             gst::element_imp_warning!(
                 self,
@@ -812,9 +968,19 @@ impl BaseSinkImpl for EventSink {
                 ("Event sinks are configured but no rule: set labels or rules-location")
             );
         } else if !engine.rules().is_empty() && !has_sink {
-            gst::element_imp_warning!(self, gst::ResourceError::Settings, ("Event rules are set but every event sink is off"));
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::Settings,
+                ("Event rules are set but every event sink is off")
+            );
         }
-        gst::debug!(CAT, imp = self, "{} rules, {} network sinks", engine.rules().len(), network.len());
+        gst::debug!(
+            CAT,
+            imp = self,
+            "{} rules, {} network sinks",
+            engine.rules().len(),
+            network.len()
+        );
         *self.state.lock().unwrap() = Some(State {
             stream: settings.stream.clone(),
             location: settings.location.clone(),
@@ -843,22 +1009,31 @@ impl BaseSinkImpl for EventSink {
         }
         for (name, n) in remaining {
             if n > 0 {
-                gst::warning!(CAT, imp = self, "{name}: {n} events not delivered yet, kept in the spool for the next start");
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "{name}: {n} events not delivered yet, kept in the spool for the next start"
+                );
             }
         }
         if let Some(mut state) = self.state.lock().unwrap().take()
             && let Some(mut frames) = state.frames.take()
         {
-            frames
-                .flush()
-                .map_err(|e| gst::error_msg!(gst::ResourceError::Write, ("Could not write the frame log: {}", e)))?;
+            frames.flush().map_err(|e| {
+                gst::error_msg!(
+                    gst::ResourceError::Write,
+                    ("Could not write the frame log: {}", e)
+                )
+            })?;
         }
         Ok(())
     }
 
     fn set_caps(&self, caps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let mut state = self.state.lock().unwrap();
-        let state = state.as_mut().ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
+        let state = state
+            .as_mut()
+            .ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
         if let Some(s) = caps.structure(0) {
             state.width = s.get::<i32>("width").unwrap_or(0).max(0) as u32;
             state.height = s.get::<i32>("height").unwrap_or(0).max(0) as u32;
@@ -878,7 +1053,10 @@ impl BaseSinkImpl for EventSink {
             let frame = state.frame_count;
             state.frame_count += 1;
             if let Some(frames) = state.frames.as_mut() {
-                let persons = buffer.meta::<PoseMeta>().map(|m| m.persons().to_vec()).unwrap_or_default();
+                let persons = buffer
+                    .meta::<PoseMeta>()
+                    .map(|m| m.persons().to_vec())
+                    .unwrap_or_default();
                 let record = FrameRecord::new(
                     &state.stream,
                     frame,
@@ -887,13 +1065,18 @@ impl BaseSinkImpl for EventSink {
                     state.height,
                     &persons,
                 );
-                let written = frames.write_all(record.to_json_line().as_bytes()).and_then(|_| frames.write_all(b"\n"));
+                let written = frames
+                    .write_all(record.to_json_line().as_bytes())
+                    .and_then(|_| frames.write_all(b"\n"));
                 if let Err(e) = written {
                     error = Some(format!("Could not write the frame log: {e}"));
                 }
             }
             if error.is_none() && !state.engine.rules().is_empty() {
-                let pts_ns = buffer.pts().map(|t| t.nseconds()).unwrap_or(frame * FALLBACK_FRAME_NS);
+                let pts_ns = buffer
+                    .pts()
+                    .map(|t| t.nseconds())
+                    .unwrap_or(frame * FALLBACK_FRAME_NS);
                 let (events, warn) = self.make_events(state, buffer, pts_ns);
                 warn_zone = warn;
                 for event in &events {
@@ -917,7 +1100,11 @@ impl BaseSinkImpl for EventSink {
             );
         }
         for structure in messages {
-            let _ = self.obj().post_message(gst::message::Element::builder(structure).src(&*self.obj()).build());
+            let _ = self.obj().post_message(
+                gst::message::Element::builder(structure)
+                    .src(&*self.obj())
+                    .build(),
+            );
         }
         if let Some(e) = error {
             gst::element_imp_error!(self, gst::ResourceError::Write, ("{}", e));
@@ -934,16 +1121,25 @@ impl BaseSinkImpl for EventSink {
                     && let Some(frames) = state.frames.as_mut()
                     && let Err(e) = frames.flush()
                 {
-                    gst::element_imp_error!(self, gst::ResourceError::Write, ("Could not write the frame log: {}", e));
+                    gst::element_imp_error!(
+                        self,
+                        gst::ResourceError::Write,
+                        ("Could not write the frame log: {}", e)
+                    );
                 }
                 // Give the network sinks a bounded time to deliver before EOS is reported.
-                let timeout = Duration::from_millis(self.settings.lock().unwrap().flush_timeout_ms as u64);
+                let timeout =
+                    Duration::from_millis(self.settings.lock().unwrap().flush_timeout_ms as u64);
                 for (name, n) in self.flush_network(&self.workers(), timeout) {
                     if n > 0 {
                         gst::element_imp_warning!(
                             self,
                             gst::ResourceError::Write,
-                            ("{}: {} events not delivered yet at EOS; they stay in the spool and are retried", name, n)
+                            (
+                                "{}: {} events not delivered yet at EOS; they stay in the spool and are retried",
+                                name,
+                                n
+                            )
                         );
                     }
                 }

@@ -21,7 +21,13 @@ impl EventsFile {
     pub fn open(path: &Path, max_size: u64, max_files: u32) -> io::Result<Self> {
         let file = OpenOptions::new().create(true).append(true).open(path)?;
         let size = file.metadata()?.len();
-        Ok(Self { path: path.to_path_buf(), file, size, max_size, max_files: max_files.max(1) })
+        Ok(Self {
+            path: path.to_path_buf(),
+            file,
+            size,
+            max_size,
+            max_files: max_files.max(1),
+        })
     }
 
     fn rotated(&self, n: u32) -> PathBuf {
@@ -39,7 +45,10 @@ impl EventsFile {
             }
         }
         fs::rename(&self.path, self.rotated(1))?;
-        self.file = OpenOptions::new().create(true).append(true).open(&self.path)?;
+        self.file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&self.path)?;
         self.size = 0;
         if let Some(dir) = self.path.parent().filter(|d| !d.as_os_str().is_empty()) {
             File::open(dir)?.sync_all()?;
@@ -69,7 +78,8 @@ mod tests {
 
     #[test]
     fn rotates_by_size_and_keeps_n_files() {
-        let dir = std::env::temp_dir().join(format!("recognizer-jsonl-test-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("recognizer-jsonl-test-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         fs::create_dir_all(&dir).unwrap();
         let path = dir.join("events.jsonl");
@@ -80,8 +90,14 @@ mod tests {
         drop(f);
         let read = |p: PathBuf| fs::read_to_string(p).unwrap();
         assert_eq!(read(path.clone()), "{\"n\":6}\n");
-        assert_eq!(read(dir.join("events.jsonl.1")), "{\"n\":3}\n{\"n\":4}\n{\"n\":5}\n");
-        assert_eq!(read(dir.join("events.jsonl.2")), "{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n");
+        assert_eq!(
+            read(dir.join("events.jsonl.1")),
+            "{\"n\":3}\n{\"n\":4}\n{\"n\":5}\n"
+        );
+        assert_eq!(
+            read(dir.join("events.jsonl.2")),
+            "{\"n\":0}\n{\"n\":1}\n{\"n\":2}\n"
+        );
         assert!(!dir.join("events.jsonl.3").exists());
         // Reopening appends.
         let mut f = EventsFile::open(&path, 0, 2).unwrap();

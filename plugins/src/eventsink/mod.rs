@@ -36,5 +36,10 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    gst::Element::register(Some(plugin), "eventsink", gst::Rank::NONE, EventSink::static_type())
+    gst::Element::register(
+        Some(plugin),
+        "eventsink",
+        gst::Rank::NONE,
+        EventSink::static_type(),
+    )
 }

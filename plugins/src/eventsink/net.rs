@@ -9,7 +9,7 @@ use std::{
     time::{Duration, Instant},
 };
 
-use rustls::pki_types::{pem::PemObject, CertificateDer, ServerName};
+use rustls::pki_types::{CertificateDer, ServerName, pem::PemObject};
 
 use super::delivery::Transport;
 
@@ -24,12 +24,17 @@ pub struct TlsSettings {
 
 impl TlsSettings {
     fn ca_certs(&self) -> Result<Option<Vec<CertificateDer<'static>>>, String> {
-        let Some(path) = &self.ca_file else { return Ok(None) };
+        let Some(path) = &self.ca_file else {
+            return Ok(None);
+        };
         let certs = CertificateDer::pem_file_iter(path)
             .and_then(|it| it.collect::<Result<Vec<_>, _>>())
             .map_err(|e| format!("Could not read tls-ca-file '{}': {e}", path.display()))?;
         if certs.is_empty() {
-            return Err(format!("tls-ca-file '{}' holds no PEM certificate", path.display()));
+            return Err(format!(
+                "tls-ca-file '{}' holds no PEM certificate",
+                path.display()
+            ));
         }
         Ok(Some(certs))
     }
@@ -37,7 +42,11 @@ impl TlsSettings {
 
 /// A secret from an environment variable or a file (first line, trimmed). The value is never
 /// logged nor put into an error message.
-pub fn read_secret(what: &str, env: Option<&str>, file: Option<&Path>) -> Result<Option<String>, String> {
+pub fn read_secret(
+    what: &str,
+    env: Option<&str>,
+    file: Option<&Path>,
+) -> Result<Option<String>, String> {
     if let Some(var) = env {
         return match std::env::var(var) {
             Ok(v) if !v.is_empty() => Ok(Some(v)),
@@ -45,7 +54,8 @@ pub fn read_secret(what: &str, env: Option<&str>, file: Option<&Path>) -> Result
         };
     }
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path).map_err(|e| format!("{what}: could not read '{}': {e}", path.display()))?;
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("{what}: could not read '{}': {e}", path.display()))?;
         let value = text.lines().next().unwrap_or("").trim().to_string();
         if value.is_empty() {
             return Err(format!("{what}: '{}' is empty", path.display()));
@@ -56,10 +66,15 @@ pub fn read_secret(what: &str, env: Option<&str>, file: Option<&Path>) -> Result
 }
 
 fn parse_uri(what: &str, url: &str, schemes: &[&str]) -> Result<ureq::http::Uri, String> {
-    let uri: ureq::http::Uri = url.parse().map_err(|e| format!("Invalid {what} '{url}': {e}"))?;
+    let uri: ureq::http::Uri = url
+        .parse()
+        .map_err(|e| format!("Invalid {what} '{url}': {e}"))?;
     let scheme = uri.scheme_str().unwrap_or("");
     if !schemes.contains(&scheme) {
-        return Err(format!("Invalid {what} '{url}': the scheme must be {}", schemes.join(" or ")));
+        return Err(format!(
+            "Invalid {what} '{url}': the scheme must be {}",
+            schemes.join(" or ")
+        ));
     }
     if uri.host().is_none_or(|h| h.is_empty()) {
         return Err(format!("Invalid {what} '{url}': no host"));
@@ -89,12 +104,16 @@ impl Webhook {
     pub fn new(s: WebhookSettings) -> Result<Self, String> {
         parse_uri("webhook-url", &s.url, &["http", "https"])?;
         if let Some((name, _)) = &s.auth {
-            ureq::http::HeaderName::from_bytes(name.as_bytes())
-                .map_err(|_| format!("webhook-auth-header-name '{name}' is not a valid header name"))?;
+            ureq::http::HeaderName::from_bytes(name.as_bytes()).map_err(|_| {
+                format!("webhook-auth-header-name '{name}' is not a valid header name")
+            })?;
         }
         let mut tls = ureq::tls::TlsConfig::builder().disable_verification(!s.tls.verify);
         if let Some(certs) = s.tls.ca_certs()? {
-            let certs = certs.iter().map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned()).collect();
+            let certs = certs
+                .iter()
+                .map(|c| ureq::tls::Certificate::from_der(c.as_ref()).to_owned())
+                .collect();
             tls = tls.root_certs(ureq::tls::RootCerts::Specific(Arc::new(certs)));
         }
         let agent = ureq::Agent::config_builder()
@@ -105,7 +124,11 @@ impl Webhook {
             .user_agent(concat!("recognizer-eventsink/", env!("CARGO_PKG_VERSION")))
             .build()
             .new_agent();
-        Ok(Self { agent, url: s.url, auth: s.auth })
+        Ok(Self {
+            agent,
+            url: s.url,
+            auth: s.auth,
+        })
     }
 }
 
@@ -129,7 +152,11 @@ impl Transport for Webhook {
                 let status = response.status();
                 // Read the body so that the connection can be reused; its content does not matter.
                 let _ = response.body_mut().read_to_vec();
-                if status.is_success() { Ok(()) } else { Err(format!("HTTP status {status}")) }
+                if status.is_success() {
+                    Ok(())
+                } else {
+                    Err(format!("HTTP status {status}"))
+                }
             }
             Err(e) => Err(format!("{}: {e}", self.url)),
         }
@@ -180,10 +207,18 @@ impl Mqtt {
     pub fn new(s: MqttSettings) -> Result<Self, String> {
         let uri = parse_uri("mqtt-url", &s.url, &["mqtt", "mqtts"])?;
         if !matches!(uri.path(), "" | "/") {
-            return Err(format!("Invalid mqtt-url '{}': no path expected (the topic is set by mqtt-topic)", s.url));
+            return Err(format!(
+                "Invalid mqtt-url '{}': no path expected (the topic is set by mqtt-topic)",
+                s.url
+            ));
         }
         let secure = uri.scheme_str() == Some("mqtts");
-        let host = uri.host().unwrap_or_default().trim_start_matches('[').trim_end_matches(']').to_string();
+        let host = uri
+            .host()
+            .unwrap_or_default()
+            .trim_start_matches('[')
+            .trim_end_matches(']')
+            .to_string();
         let port = uri.port_u16().unwrap_or(if secure { 8883 } else { 1883 });
         let mut bare = s.topic.clone();
         for p in TOPIC_PLACEHOLDERS {
@@ -199,11 +234,23 @@ impl Mqtt {
         if s.client_id.is_empty() || s.client_id.len() > 65535 {
             return Err("mqtt-client-id must not be empty".into());
         }
-        let tls = if secure { Some(Arc::new(rustls_config(&s.tls)?)) } else { None };
+        let tls = if secure {
+            Some(Arc::new(rustls_config(&s.tls)?))
+        } else {
+            None
+        };
         if secure {
-            ServerName::try_from(host.clone()).map_err(|e| format!("Invalid mqtt-url '{}': {e}", s.url))?;
+            ServerName::try_from(host.clone())
+                .map_err(|e| format!("Invalid mqtt-url '{}': {e}", s.url))?;
         }
-        Ok(Self { host, port, tls, s, conn: None, packet_id: 0 })
+        Ok(Self {
+            host,
+            port,
+            tls,
+            s,
+            conn: None,
+            packet_id: 0,
+        })
     }
 
     fn connect(&mut self) -> Result<Connection, String> {
@@ -223,23 +270,35 @@ impl Mqtt {
             }
         }
         let tcp = tcp.ok_or(last_err)?;
-        tcp.set_read_timeout(Some(self.s.timeout)).map_err(|e| e.to_string())?;
-        tcp.set_write_timeout(Some(self.s.timeout)).map_err(|e| e.to_string())?;
+        tcp.set_read_timeout(Some(self.s.timeout))
+            .map_err(|e| e.to_string())?;
+        tcp.set_write_timeout(Some(self.s.timeout))
+            .map_err(|e| e.to_string())?;
         let _ = tcp.set_nodelay(true);
         let io: Box<dyn Stream> = match &self.tls {
             None => Box::new(tcp),
             Some(config) => {
                 let name = ServerName::try_from(self.host.clone()).map_err(|e| e.to_string())?;
-                let conn = rustls::ClientConnection::new(config.clone(), name).map_err(|e| format!("TLS: {e}"))?;
+                let conn = rustls::ClientConnection::new(config.clone(), name)
+                    .map_err(|e| format!("TLS: {e}"))?;
                 Box::new(rustls::StreamOwned::new(conn, tcp))
             }
         };
-        let mut conn = Connection { io, last_io: Instant::now() };
+        let mut conn = Connection {
+            io,
+            last_io: Instant::now(),
+        };
         let connect = connect_packet(&self.s);
-        conn.io.write_all(&connect).and_then(|_| conn.io.flush()).map_err(|e| format!("MQTT CONNECT: {e}"))?;
+        conn.io
+            .write_all(&connect)
+            .and_then(|_| conn.io.flush())
+            .map_err(|e| format!("MQTT CONNECT: {e}"))?;
         let (kind, body) = read_packet(&mut conn.io).map_err(|e| format!("MQTT CONNACK: {e}"))?;
         if kind >> 4 != 2 || body.len() != 2 {
-            return Err(format!("MQTT: expected CONNACK, got packet type {}", kind >> 4));
+            return Err(format!(
+                "MQTT: expected CONNACK, got packet type {}",
+                kind >> 4
+            ));
         }
         match body[1] {
             0 => Ok(conn),
@@ -248,11 +307,18 @@ impl Mqtt {
             3 => Err("MQTT broker refused the connection: server unavailable".into()),
             4 => Err("MQTT broker refused the connection: bad user name or password".into()),
             5 => Err("MQTT broker refused the connection: not authorised".into()),
-            rc => Err(format!("MQTT broker refused the connection (return code {rc})")),
+            rc => Err(format!(
+                "MQTT broker refused the connection (return code {rc})"
+            )),
         }
     }
 
-    fn publish(&mut self, conn: &mut Connection, topic: &str, payload: &[u8]) -> Result<(), String> {
+    fn publish(
+        &mut self,
+        conn: &mut Connection,
+        topic: &str,
+        payload: &[u8],
+    ) -> Result<(), String> {
         self.packet_id = self.packet_id.wrapping_add(1).max(1);
         let id = self.packet_id;
         let mut body = Vec::with_capacity(topic.len() + payload.len() + 4);
@@ -260,9 +326,13 @@ impl Mqtt {
         body.extend_from_slice(&id.to_be_bytes());
         body.extend_from_slice(payload);
         let packet = packet(0x32, &body); // PUBLISH, QoS 1
-        conn.io.write_all(&packet).and_then(|_| conn.io.flush()).map_err(|e| format!("MQTT PUBLISH: {e}"))?;
+        conn.io
+            .write_all(&packet)
+            .and_then(|_| conn.io.flush())
+            .map_err(|e| format!("MQTT PUBLISH: {e}"))?;
         loop {
-            let (kind, body) = read_packet(&mut conn.io).map_err(|e| format!("MQTT PUBACK: {e}"))?;
+            let (kind, body) =
+                read_packet(&mut conn.io).map_err(|e| format!("MQTT PUBACK: {e}"))?;
             conn.last_io = Instant::now();
             if kind >> 4 == 4 && body.len() >= 2 && u16::from_be_bytes([body[0], body[1]]) == id {
                 return Ok(());
@@ -280,7 +350,11 @@ impl Transport for Mqtt {
             .unwrap_or_default();
         let topic = expand_topic(&self.s.topic, &self.s.stream, &kind);
         // A connection idle for longer than the keep-alive may have been dropped by the broker.
-        if self.conn.as_ref().is_some_and(|c| c.last_io.elapsed() >= self.s.keep_alive) {
+        if self
+            .conn
+            .as_ref()
+            .is_some_and(|c| c.last_io.elapsed() >= self.s.keep_alive)
+        {
             self.idle();
         }
         let reused = self.conn.is_some();
@@ -302,7 +376,10 @@ impl Transport for Mqtt {
 
     fn idle(&mut self) {
         if let Some(mut conn) = self.conn.take() {
-            let _ = conn.io.write_all(&[0xE0, 0x00]).and_then(|_| conn.io.flush()); // DISCONNECT
+            let _ = conn
+                .io
+                .write_all(&[0xE0, 0x00])
+                .and_then(|_| conn.io.flush()); // DISCONNECT
         }
     }
 }
@@ -366,7 +443,10 @@ fn read_packet(io: &mut dyn Stream) -> std::io::Result<(u8, Vec<u8>)> {
         }
         shift += 7;
         if shift > 21 {
-            return Err(std::io::Error::new(std::io::ErrorKind::InvalidData, "bad remaining length"));
+            return Err(std::io::Error::new(
+                std::io::ErrorKind::InvalidData,
+                "bad remaining length",
+            ));
         }
     }
     let mut body = vec![0u8; len];
@@ -419,7 +499,12 @@ impl rustls::client::danger::ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls12_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn verify_tls13_signature(
@@ -428,7 +513,12 @@ impl rustls::client::danger::ServerCertVerifier for NoVerification {
         cert: &CertificateDer<'_>,
         dss: &rustls::DigitallySignedStruct,
     ) -> Result<rustls::client::danger::HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(message, cert, dss, &self.0.signature_verification_algorithms)
+        rustls::crypto::verify_tls13_signature(
+            message,
+            cert,
+            dss,
+            &self.0.signature_verification_algorithms,
+        )
     }
 
     fn supported_verify_schemes(&self) -> Vec<rustls::SignatureScheme> {
@@ -461,14 +551,23 @@ mod tests {
             password: None,
             keep_alive: Duration::from_secs(60),
             timeout: Duration::from_secs(1),
-            tls: TlsSettings { ca_file: None, verify: true },
+            tls: TlsSettings {
+                ca_file: None,
+                verify: true,
+            },
             stream: "cam0".into(),
         }
     }
 
     #[test]
     fn mqtt_settings_are_checked() {
-        assert!(Mqtt::new(settings("mqtt://127.0.0.1:1883", "recognizer/{stream}/events")).is_ok());
+        assert!(
+            Mqtt::new(settings(
+                "mqtt://127.0.0.1:1883",
+                "recognizer/{stream}/events"
+            ))
+            .is_ok()
+        );
         assert!(Mqtt::new(settings("mqtts://broker.example", "a/{type}")).is_ok());
         let err = |url: &str, topic: &str| Mqtt::new(settings(url, topic)).err().unwrap();
         assert!(err("http://x", "t").contains("scheme must be mqtt or mqtts"));
@@ -477,7 +576,10 @@ mod tests {
         assert!(err("mqtt://x/topic", "t").contains("no path expected"));
         assert!(err("mqtt://x", "a/#").contains("Invalid mqtt-topic"));
         assert!(err("mqtt://x", "a/{camera}").contains("Invalid mqtt-topic"));
-        assert_eq!(expand_topic("recognizer/{stream}/{type}", "cam0", "fall"), "recognizer/cam0/fall");
+        assert_eq!(
+            expand_topic("recognizer/{stream}/{type}", "cam0", "fall"),
+            "recognizer/cam0/fall"
+        );
     }
 
     #[test]
@@ -486,23 +588,50 @@ mod tests {
             Webhook::new(WebhookSettings {
                 url: url.into(),
                 timeout: Duration::from_secs(1),
-                tls: TlsSettings { ca_file: None, verify: true },
+                tls: TlsSettings {
+                    ca_file: None,
+                    verify: true,
+                },
                 auth: None,
             })
         };
         assert!(make("https://hooks.example/path?x=1").is_ok());
-        assert!(make("ftp://x/").err().unwrap().contains("scheme must be http or https"));
-        assert!(make("http//x").err().unwrap().contains("Invalid webhook-url"));
+        assert!(
+            make("ftp://x/")
+                .err()
+                .unwrap()
+                .contains("scheme must be http or https")
+        );
+        assert!(
+            make("http//x")
+                .err()
+                .unwrap()
+                .contains("Invalid webhook-url")
+        );
     }
 
     #[test]
     fn secrets() {
         // SAFETY: this test alone uses this variable.
         unsafe { std::env::set_var("RECOGNIZER_TEST_SECRET_X", "Bearer s3cret") };
-        assert_eq!(read_secret("a", Some("RECOGNIZER_TEST_SECRET_X"), None).unwrap().as_deref(), Some("Bearer s3cret"));
-        let err = read_secret("webhook-auth-header-env", Some("RECOGNIZER_TEST_UNSET_Y"), None).unwrap_err();
+        assert_eq!(
+            read_secret("a", Some("RECOGNIZER_TEST_SECRET_X"), None)
+                .unwrap()
+                .as_deref(),
+            Some("Bearer s3cret")
+        );
+        let err = read_secret(
+            "webhook-auth-header-env",
+            Some("RECOGNIZER_TEST_UNSET_Y"),
+            None,
+        )
+        .unwrap_err();
         assert!(err.contains("RECOGNIZER_TEST_UNSET_Y") && err.contains("not set"));
-        assert!(read_secret("a", None, Some(Path::new("/nonexistent/secret"))).unwrap_err().contains("/nonexistent/secret"));
+        assert!(
+            read_secret("a", None, Some(Path::new("/nonexistent/secret")))
+                .unwrap_err()
+                .contains("/nonexistent/secret")
+        );
         assert_eq!(read_secret("a", None, None).unwrap(), None);
     }
 }

@@ -28,7 +28,9 @@ impl Spool {
         let mut max_seq = 0u64;
         for entry in fs::read_dir(dir)? {
             let path = entry?.path();
-            let Some(name) = path.file_name().and_then(|n| n.to_str()) else { continue };
+            let Some(name) = path.file_name().and_then(|n| n.to_str()) else {
+                continue;
+            };
             if name.ends_with(".tmp") {
                 let _ = fs::remove_file(&path);
             } else if let Some(seq) = Self::seq_of(name) {
@@ -37,7 +39,13 @@ impl Spool {
             }
         }
         existing.sort();
-        Ok((Self { dir: dir.to_path_buf(), next_seq: AtomicU64::new(max_seq + 1) }, existing))
+        Ok((
+            Self {
+                dir: dir.to_path_buf(),
+                next_seq: AtomicU64::new(max_seq + 1),
+            },
+            existing,
+        ))
     }
 
     fn seq_of(name: &str) -> Option<u64> {
@@ -91,7 +99,8 @@ mod tests {
 
     #[test]
     fn order_survives_reopening() {
-        let dir = std::env::temp_dir().join(format!("recognizer-spool-test-{}", std::process::id()));
+        let dir =
+            std::env::temp_dir().join(format!("recognizer-spool-test-{}", std::process::id()));
         let _ = fs::remove_dir_all(&dir);
         let (spool, existing) = Spool::open(&dir).unwrap();
         assert!(existing.is_empty());

@@ -4,7 +4,11 @@ use gst::{glib, subclass::prelude::*};
 use gst_base::subclass::prelude::*;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("posemetaexport", gst::DebugColorFlags::empty(), Some("Pose metadata as a GstStructure"))
+    gst::DebugCategory::new(
+        "posemetaexport",
+        gst::DebugColorFlags::empty(),
+        Some("Pose metadata as a GstStructure"),
+    )
 });
 
 #[derive(Default)]
@@ -34,15 +38,15 @@ impl ElementImpl for PoseMetaExport {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            crate::video::filter_pad_templates(&crate::video::any_raw_video())
-        });
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
+            LazyLock::new(|| crate::video::filter_pad_templates(&crate::video::any_raw_video()));
         PAD_TEMPLATES.as_ref()
     }
 }
 
 impl BaseTransformImpl for PoseMetaExport {
-    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
     // A meta is added to every buffer, so it must be writable even with equal caps.
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;

@@ -18,5 +18,10 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    gst::Element::register(Some(plugin), "posemetaexport", gst::Rank::NONE, PoseMetaExport::static_type())
+    gst::Element::register(
+        Some(plugin),
+        "posemetaexport",
+        gst::Rank::NONE,
+        PoseMetaExport::static_type(),
+    )
 }

@@ -2,12 +2,17 @@ use std::sync::{LazyLock, Mutex};
 
 use gst::{glib, prelude::*, subclass::prelude::*};
 use gst_base::subclass::prelude::*;
-use gst_video::{prelude::*, subclass::prelude::*, VideoFormat};
+use gst_video::{VideoFormat, prelude::*, subclass::prelude::*};
 use recognizer_core::draw::{self, Canvas, PackedCanvas, YuvCanvas};
 use recognizer_meta::{Person, PersonFlags, PoseMeta, SKELETON_EDGES};
 
-static CAT: LazyLock<gst::DebugCategory> =
-    LazyLock::new(|| gst::DebugCategory::new("poseoverlay", gst::DebugColorFlags::empty(), Some("Pose drawing")));
+static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
+    gst::DebugCategory::new(
+        "poseoverlay",
+        gst::DebugColorFlags::empty(),
+        Some("Pose drawing"),
+    )
+});
 
 const DEFAULT_KEYPOINT_THRESHOLD: f32 = 0.3;
 const DEFAULT_LINE_WIDTH: u32 = 0;
@@ -18,7 +23,6 @@ const DEFAULT_TEXT_SCALE: u32 = 0;
 
 /// Colour of persons without a track.
 const UNTRACKED: [u8; 3] = [200, 200, 200];
-
 
 #[derive(Debug, Clone, Copy)]
 struct Settings {
@@ -149,8 +153,13 @@ impl ElementImpl for PoseOverlay {
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
             // The pose input formats but YV12 (the drawing canvases cover I420 and NV12).
-            let formats = crate::video::INPUT_FORMATS.iter().copied().filter(|f| *f != VideoFormat::Yv12);
-            let caps = gst_video::VideoCapsBuilder::new().format_list(formats).build();
+            let formats = crate::video::INPUT_FORMATS
+                .iter()
+                .copied()
+                .filter(|f| *f != VideoFormat::Yv12);
+            let caps = gst_video::VideoCapsBuilder::new()
+                .format_list(formats)
+                .build();
             crate::video::filter_pad_templates(&caps)
         });
         PAD_TEMPLATES.as_ref()
@@ -158,15 +167,23 @@ impl ElementImpl for PoseOverlay {
 }
 
 impl BaseTransformImpl for PoseOverlay {
-    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 }
 
 impl VideoFilterImpl for PoseOverlay {
-    fn transform_frame_ip(&self, frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn transform_frame_ip(
+        &self,
+        frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
         let settings = *self.settings.lock().unwrap();
-        let Some(persons) = frame.buffer().meta::<PoseMeta>().map(|m| m.persons().to_vec()) else {
+        let Some(persons) = frame
+            .buffer()
+            .meta::<PoseMeta>()
+            .map(|m| m.persons().to_vec())
+        else {
             return Ok(gst::FlowSuccess::Ok);
         };
         if persons.is_empty() {
@@ -175,12 +192,24 @@ impl VideoFilterImpl for PoseOverlay {
         let (width, height) = (frame.width() as usize, frame.height() as usize);
         let format = frame.format();
         let finfo = frame.format_info();
-        let strides: Vec<usize> = frame.plane_stride().iter().map(|s| (*s).max(0) as usize).collect();
+        let strides: Vec<usize> = frame
+            .plane_stride()
+            .iter()
+            .map(|s| (*s).max(0) as usize)
+            .collect();
         match format {
             VideoFormat::I420 | VideoFormat::Nv12 => {
                 let [y, u, v, _] = frame.planes_data_mut();
                 let v = (format == VideoFormat::I420).then_some((v, strides[2]));
-                let mut canvas = YuvCanvas { y, y_stride: strides[0], u, u_stride: strides[1], v, width, height };
+                let mut canvas = YuvCanvas {
+                    y,
+                    y_stride: strides[0],
+                    u,
+                    u_stride: strides[1],
+                    v,
+                    width,
+                    height,
+                };
                 draw_persons(&mut canvas, &persons, &settings);
             }
             _ => {
@@ -193,7 +222,11 @@ impl VideoFilterImpl for PoseOverlay {
                     height,
                     stride: strides[0],
                     bytes_per_pixel,
-                    offsets: [offsets[0] as usize, offsets[1] as usize, offsets[2] as usize],
+                    offsets: [
+                        offsets[0] as usize,
+                        offsets[1] as usize,
+                        offsets[2] as usize,
+                    ],
                 };
                 draw_persons(&mut canvas, &persons, &settings);
             }
@@ -205,13 +238,25 @@ impl VideoFilterImpl for PoseOverlay {
 
 fn draw_persons(canvas: &mut impl Canvas, persons: &[Person], s: &Settings) {
     let short_side = canvas.width().min(canvas.height()).max(1);
-    let line = if s.line_width > 0 { s.line_width as usize } else { (short_side / 300).clamp(1, 8) };
-    let scale = if s.text_scale > 0 { s.text_scale as usize } else { (short_side / 180).clamp(1, 12) };
+    let line = if s.line_width > 0 {
+        s.line_width as usize
+    } else {
+        (short_side / 300).clamp(1, 8)
+    };
+    let scale = if s.text_scale > 0 {
+        s.text_scale as usize
+    } else {
+        (short_side / 180).clamp(1, 12)
+    };
     for p in persons {
         let colour = p.track().map_or(UNTRACKED, |t| draw::track_colour(t.id));
         if s.draw_boxes {
             // Predicted persons (the pose model skipped the frame) get a thinner box.
-            let width = if p.flags.contains(PersonFlags::PREDICTED) { line.div_ceil(2) } else { line };
+            let width = if p.flags.contains(PersonFlags::PREDICTED) {
+                line.div_ceil(2)
+            } else {
+                line
+            };
             draw::rectangle(canvas, p.bbox, width, colour);
         }
         if s.draw_skeleton {
@@ -224,7 +269,12 @@ fn draw_persons(canvas: &mut impl Canvas, persons: &[Person], s: &Settings) {
             }
             for k in (0..p.keypoints.len()).filter(|k| visible(*k)) {
                 let kp = p.keypoints[k];
-                draw::disc(canvas, (kp.x, kp.y), line as f32 * 1.5 + 1.0, [255, 255, 255]);
+                draw::disc(
+                    canvas,
+                    (kp.x, kp.y),
+                    line as f32 * 1.5 + 1.0,
+                    [255, 255, 255],
+                );
             }
         }
         if s.draw_labels {
@@ -233,14 +283,23 @@ fn draw_persons(canvas: &mut impl Canvas, persons: &[Person], s: &Settings) {
                 None => String::new(),
             };
             if let Some(a) = p.action() {
-                label = format!("{label} {} {:.0}%", a.label, a.score * 100.0).trim().to_string();
+                label = format!("{label} {} {:.0}%", a.label, a.score * 100.0)
+                    .trim()
+                    .to_string();
             }
             if !label.is_empty() {
                 let (tw, th) = draw::text_size(&label, scale);
                 let pad = scale as i64;
                 let x = p.bbox[0].round() as i64;
                 let y = (p.bbox[1].round() as i64 - th as i64 - 2 * pad).max(0);
-                draw::fill_rectangle(canvas, x, y, tw as i64 + 2 * pad, th as i64 + 2 * pad, colour);
+                draw::fill_rectangle(
+                    canvas,
+                    x,
+                    y,
+                    tw as i64 + 2 * pad,
+                    th as i64 + 2 * pad,
+                    colour,
+                );
                 draw::text(canvas, x + pad, y + pad, &label, scale, [0, 0, 0]);
             }
         }

@@ -16,5 +16,10 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    gst::Element::register(Some(plugin), "poseoverlay", gst::Rank::NONE, PoseOverlay::static_type())
+    gst::Element::register(
+        Some(plugin),
+        "poseoverlay",
+        gst::Rank::NONE,
+        PoseOverlay::static_type(),
+    )
 }

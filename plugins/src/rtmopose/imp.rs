@@ -7,7 +7,7 @@ use std::{
 use gst::{glib, prelude::*, subclass::prelude::*};
 use gst_base::subclass::prelude::*;
 use recognizer_core::pose::{DecodeParams, PoseDetection};
-use recognizer_meta::{Keypoint, Person, PoseMeta, PoseMetaFlags, NUM_KEYPOINTS};
+use recognizer_meta::{Keypoint, NUM_KEYPOINTS, Person, PoseMeta, PoseMetaFlags};
 
 use crate::{
     onnx::{Device, SessionRequest},
@@ -17,7 +17,11 @@ use crate::{
 };
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("rtmopose", gst::DebugColorFlags::empty(), Some("Multi-person pose estimation"))
+    gst::DebugCategory::new(
+        "rtmopose",
+        gst::DebugColorFlags::empty(),
+        Some("Multi-person pose estimation"),
+    )
 });
 
 const DEFAULT_SCORE_THRESHOLD: f32 = 0.3;
@@ -72,7 +76,10 @@ enum Inference {
     Own(PoseModel),
     /// A session shared with the other elements of its `session-group`; `input` is this
     /// element's tensor, lent to the group's worker while a frame runs.
-    Shared { member: pose_group::Member, input: Vec<f32> },
+    Shared {
+        member: pose_group::Member,
+        input: Vec<f32>,
+    },
 }
 
 impl Inference {
@@ -84,7 +91,11 @@ impl Inference {
     }
 
     /// Persons in the frame, and how many frames ran in the same call (1 = alone).
-    fn detect(&mut self, image: &recognizer_core::pose::Image<'_>, params: &DecodeParams) -> Result<(Vec<PoseDetection>, usize), String> {
+    fn detect(
+        &mut self,
+        image: &recognizer_core::pose::Image<'_>,
+        params: &DecodeParams,
+    ) -> Result<(Vec<PoseDetection>, usize), String> {
         match self {
             Self::Own(model) => model.detect(image, params).map(|d| (d, 1)),
             Self::Shared { member, input } => {
@@ -228,16 +239,28 @@ impl ObjectImpl for RtmoPose {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut settings = self.settings.lock().unwrap();
         match pspec.name() {
-            "model" => settings.model = value.get::<Option<String>>().unwrap().filter(|s| !s.is_empty()).map(PathBuf::from),
+            "model" => {
+                settings.model = value
+                    .get::<Option<String>>()
+                    .unwrap()
+                    .filter(|s| !s.is_empty())
+                    .map(PathBuf::from)
+            }
             "model-format" => {
-                let s = value.get::<Option<String>>().unwrap().unwrap_or_else(|| DEFAULT_MODEL_FORMAT.into());
+                let s = value
+                    .get::<Option<String>>()
+                    .unwrap()
+                    .unwrap_or_else(|| DEFAULT_MODEL_FORMAT.into());
                 if let Err(e) = s.parse::<ModelFormat>() {
                     gst::error!(CAT, imp = self, "{e}; the element will refuse to start");
                 }
                 settings.model_format = s;
             }
             "device" => {
-                let s = value.get::<Option<String>>().unwrap().unwrap_or_else(|| crate::onnx::DEFAULT_DEVICE.into());
+                let s = value
+                    .get::<Option<String>>()
+                    .unwrap()
+                    .unwrap_or_else(|| crate::onnx::DEFAULT_DEVICE.into());
                 if let Err(e) = s.parse::<Device>() {
                     gst::error!(CAT, imp = self, "{e}; the element will refuse to start");
                 }
@@ -249,7 +272,9 @@ impl ObjectImpl for RtmoPose {
             "max-persons" => settings.max_persons = value.get().unwrap(),
             "interval" => settings.interval = value.get().unwrap(),
             "threads" => settings.threads = value.get().unwrap(),
-            "session-group" => settings.session_group = value.get::<Option<String>>().unwrap().unwrap_or_default(),
+            "session-group" => {
+                settings.session_group = value.get::<Option<String>>().unwrap().unwrap_or_default()
+            }
             "max-batch" => settings.max_batch = value.get().unwrap(),
             "batch-timeout" => settings.batch_timeout_us = value.get().unwrap(),
             _ => unimplemented!(),
@@ -259,7 +284,11 @@ impl ObjectImpl for RtmoPose {
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         let settings = self.settings.lock().unwrap();
         match pspec.name() {
-            "model" => settings.model.as_ref().map(|p| p.display().to_string()).to_value(),
+            "model" => settings
+                .model
+                .as_ref()
+                .map(|p| p.display().to_string())
+                .to_value(),
             "model-format" => settings.model_format.to_value(),
             "device" => settings.device.to_value(),
             "fallback-to-cpu" => settings.fallback_to_cpu.to_value(),
@@ -271,7 +300,14 @@ impl ObjectImpl for RtmoPose {
             "session-group" => settings.session_group.to_value(),
             "max-batch" => settings.max_batch.to_value(),
             "batch-timeout" => settings.batch_timeout_us.to_value(),
-            "execution-provider" => self.stats.lock().unwrap().execution_provider.clone().unwrap_or_default().to_value(),
+            "execution-provider" => self
+                .stats
+                .lock()
+                .unwrap()
+                .execution_provider
+                .clone()
+                .unwrap_or_default()
+                .to_value(),
             "frame-errors" => self.stats.lock().unwrap().frame_errors.to_value(),
             "inferences" => self.stats.lock().unwrap().inferences.to_value(),
             "batched-frames" => self.stats.lock().unwrap().batched_frames.to_value(),
@@ -297,7 +333,9 @@ impl ElementImpl for RtmoPose {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            let caps = gst_video::VideoCapsBuilder::new().format_list(video::INPUT_FORMATS.iter().copied()).build();
+            let caps = gst_video::VideoCapsBuilder::new()
+                .format_list(video::INPUT_FORMATS.iter().copied())
+                .build();
             video::filter_pad_templates(&caps)
         });
         PAD_TEMPLATES.as_ref()
@@ -305,7 +343,8 @@ impl ElementImpl for RtmoPose {
 }
 
 impl BaseTransformImpl for RtmoPose {
-    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
     // Metadata is added to every buffer, so the buffer must be writable even with equal caps.
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
@@ -313,11 +352,19 @@ impl BaseTransformImpl for RtmoPose {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
         let Some(model_path) = settings.model.as_ref() else {
-            return Err(gst::error_msg!(gst::ResourceError::NotFound, ("No model set: the 'model' property must name a pose model (.onnx)")));
+            return Err(gst::error_msg!(
+                gst::ResourceError::NotFound,
+                ("No model set: the 'model' property must name a pose model (.onnx)")
+            ));
         };
-        let device: Device = settings.device.parse().map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?;
-        let format: ModelFormat =
-            settings.model_format.parse().map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?;
+        let device: Device = settings
+            .device
+            .parse()
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?;
+        let format: ModelFormat = settings
+            .model_format
+            .parse()
+            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?;
         let request = SessionRequest {
             model: model_path,
             device,
@@ -325,7 +372,8 @@ impl BaseTransformImpl for RtmoPose {
             threads: settings.threads as usize,
         };
         let (model, execution_provider, fallback_reason) = if settings.session_group.is_empty() {
-            let model = PoseModel::load(&request, format).map_err(|e| crate::onnx::model_load_error(model_path, &e))?;
+            let model = PoseModel::load(&request, format)
+                .map_err(|e| crate::onnx::model_load_error(model_path, &e))?;
             let (provider, reason) = (model.execution_provider, model.fallback_reason.clone());
             (Inference::Own(model), provider, reason)
         } else {
@@ -338,17 +386,44 @@ impl BaseTransformImpl for RtmoPose {
                 max_batch: settings.max_batch as usize,
                 batch_timeout: Duration::from_micros(settings.batch_timeout_us.into()),
             };
-            let member = pose_group::join(&settings.session_group, config).map_err(|e| match e {
-                pose_group::JoinError::Mismatch(e) => gst::error_msg!(gst::ResourceError::Settings, ("{}", e)),
-                pose_group::JoinError::Load(e) => crate::onnx::model_load_error(model_path, &e),
-            })?;
-            gst::info!(CAT, imp = self, "in session-group '{}' with {} element(s)", member.group_name(), member.members());
-            let (provider, reason) = (member.execution_provider(), member.fallback_reason().map(str::to_string));
-            (Inference::Shared { member, input: Vec::new() }, provider, reason)
+            let member =
+                pose_group::join(&settings.session_group, config).map_err(|e| match e {
+                    pose_group::JoinError::Mismatch(e) => {
+                        gst::error_msg!(gst::ResourceError::Settings, ("{}", e))
+                    }
+                    pose_group::JoinError::Load(e) => crate::onnx::model_load_error(model_path, &e),
+                })?;
+            gst::info!(
+                CAT,
+                imp = self,
+                "in session-group '{}' with {} element(s)",
+                member.group_name(),
+                member.members()
+            );
+            let (provider, reason) = (
+                member.execution_provider(),
+                member.fallback_reason().map(str::to_string),
+            );
+            (
+                Inference::Shared {
+                    member,
+                    input: Vec::new(),
+                },
+                provider,
+                reason,
+            )
         };
         if let Some(reason) = &fallback_reason {
-            gst::warning!(CAT, imp = self, "running on the CPU instead of {device}: {reason}");
-            gst::element_imp_warning!(self, gst::ResourceError::Settings, ("Falling back to the CPU: {}", reason));
+            gst::warning!(
+                CAT,
+                imp = self,
+                "running on the CPU instead of {device}: {reason}"
+            );
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::Settings,
+                ("Falling back to the CPU: {}", reason)
+            );
         }
         let contract = model.contract();
         gst::info!(
@@ -359,12 +434,24 @@ impl BaseTransformImpl for RtmoPose {
             contract.format,
             contract.input_width,
             contract.input_height,
-            if contract.dynamic_batch { ", dynamic batch" } else { "" },
+            if contract.dynamic_batch {
+                ", dynamic batch"
+            } else {
+                ""
+            },
             execution_provider
         );
-        *self.stats.lock().unwrap() =
-            Stats { execution_provider: Some(execution_provider.to_string()), frame_errors: 0, inferences: 0, batched_frames: 0 };
-        *self.state.lock().unwrap() = Some(State { model, info: None, frame_count: 0 });
+        *self.stats.lock().unwrap() = Stats {
+            execution_provider: Some(execution_provider.to_string()),
+            frame_errors: 0,
+            inferences: 0,
+            batched_frames: 0,
+        };
+        *self.state.lock().unwrap() = Some(State {
+            model,
+            info: None,
+            frame_count: 0,
+        });
         Ok(())
     }
 
@@ -376,18 +463,24 @@ impl BaseTransformImpl for RtmoPose {
     fn sink_event(&self, event: gst::Event) -> bool {
         // A stream at its end sends no more frames: the rest of its session-group must not wait
         // for it. Its next frame (after a flushing seek) makes it active again.
-        if let gst::EventView::Eos(_) = event.view() {
-            if let Some(State { model: Inference::Shared { member, .. }, .. }) = self.state.lock().unwrap().as_ref() {
-                member.set_active(false);
-            }
+        if let gst::EventView::Eos(_) = event.view()
+            && let Some(State {
+                model: Inference::Shared { member, .. },
+                ..
+            }) = self.state.lock().unwrap().as_ref()
+        {
+            member.set_active(false);
         }
         self.parent_sink_event(event)
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let info = gst_video::VideoInfo::from_caps(incaps).map_err(|_| gst::loggable_error!(CAT, "invalid video caps {incaps}"))?;
+        let info = gst_video::VideoInfo::from_caps(incaps)
+            .map_err(|_| gst::loggable_error!(CAT, "invalid video caps {incaps}"))?;
         let mut state = self.state.lock().unwrap();
-        let state = state.as_mut().ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
+        let state = state
+            .as_mut()
+            .ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
         state.info = Some(info);
         Ok(())
     }
@@ -397,7 +490,11 @@ impl BaseTransformImpl for RtmoPose {
             let s = self.settings.lock().unwrap();
             (
                 s.interval.max(1) as u64,
-                DecodeParams { score_threshold: s.score_threshold, nms_threshold: s.nms_threshold, max_persons: s.max_persons as usize },
+                DecodeParams {
+                    score_threshold: s.score_threshold,
+                    nms_threshold: s.nms_threshold,
+                    max_persons: s.max_persons as usize,
+                },
             )
         };
         let mut state_guard = self.state.lock().unwrap();
@@ -433,7 +530,12 @@ impl BaseTransformImpl for RtmoPose {
                     stats.batched_frames += 1;
                 }
                 drop(stats);
-                gst::trace!(CAT, imp = self, "frame {frame_index}: {} persons", persons.len());
+                gst::trace!(
+                    CAT,
+                    imp = self,
+                    "frame {frame_index}: {} persons",
+                    persons.len()
+                );
             }
             Err(e) => {
                 let errors = {
@@ -441,7 +543,11 @@ impl BaseTransformImpl for RtmoPose {
                     stats.frame_errors += 1;
                     stats.frame_errors
                 };
-                gst::warning!(CAT, imp = self, "frame {frame_index} passes without pose metadata ({errors} so far): {e}");
+                gst::warning!(
+                    CAT,
+                    imp = self,
+                    "frame {frame_index} passes without pose metadata ({errors} so far): {e}"
+                );
             }
         }
         Ok(gst::FlowSuccess::Ok)
@@ -451,7 +557,11 @@ impl BaseTransformImpl for RtmoPose {
 fn to_person(d: &PoseDetection) -> Person {
     let mut keypoints = [Keypoint::default(); NUM_KEYPOINTS];
     for (k, v) in keypoints.iter_mut().zip(&d.keypoints) {
-        *k = Keypoint { x: v[0], y: v[1], score: v[2] };
+        *k = Keypoint {
+            x: v[0],
+            y: v[1],
+            score: v[2],
+        };
     }
     Person::new(d.bbox, d.score, keypoints)
 }

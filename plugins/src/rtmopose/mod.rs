@@ -24,5 +24,10 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    gst::Element::register(Some(plugin), "rtmopose", gst::Rank::NONE, RtmoPose::static_type())
+    gst::Element::register(
+        Some(plugin),
+        "rtmopose",
+        gst::Rank::NONE,
+        RtmoPose::static_type(),
+    )
 }

@@ -5,7 +5,9 @@ use std::{
 
 use gst::{glib, prelude::*, subclass::prelude::*};
 use gst_base::subclass::prelude::*;
-use recognizer_core::action::{argmax, Normalization, Pose, Schedule, TrackAction, TrackFrame, TrackWindows, WindowSpec};
+use recognizer_core::action::{
+    Normalization, Pose, Schedule, TrackAction, TrackFrame, TrackWindows, WindowSpec, argmax,
+};
 use recognizer_meta::{Action, Person, PoseMeta, TrackState};
 
 use crate::{
@@ -14,7 +16,11 @@ use crate::{
 };
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
-    gst::DebugCategory::new("stgcnclassify", gst::DebugColorFlags::empty(), Some("Skeleton action classification"))
+    gst::DebugCategory::new(
+        "stgcnclassify",
+        gst::DebugColorFlags::empty(),
+        Some("Skeleton action classification"),
+    )
 });
 
 const DEFAULT_WINDOW: u32 = 0;
@@ -189,20 +195,33 @@ impl ObjectImpl for StgcnClassify {
 
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut s = self.settings.lock().unwrap();
-        let path = |v: &glib::Value| v.get::<Option<String>>().unwrap().filter(|s| !s.is_empty()).map(PathBuf::from);
+        let path = |v: &glib::Value| {
+            v.get::<Option<String>>()
+                .unwrap()
+                .filter(|s| !s.is_empty())
+                .map(PathBuf::from)
+        };
         match pspec.name() {
             "model" => s.model = path(value),
             "labels" => s.labels = path(value),
             "window" => s.window = value.get().unwrap(),
             "stride" => s.stride = value.get().unwrap(),
             "min-frames" => s.min_frames = value.get().unwrap(),
-            "device" => s.device = value.get::<Option<String>>().unwrap().unwrap_or_else(|| crate::onnx::DEFAULT_DEVICE.into()),
+            "device" => {
+                s.device = value
+                    .get::<Option<String>>()
+                    .unwrap()
+                    .unwrap_or_else(|| crate::onnx::DEFAULT_DEVICE.into())
+            }
             "fallback-to-cpu" => s.fallback_to_cpu = value.get().unwrap(),
             "threads" => s.threads = value.get().unwrap(),
             "score-threshold" => s.score_threshold = value.get().unwrap(),
             "persons-per-sample" => s.persons_per_sample = value.get().unwrap(),
             "normalization" => {
-                s.normalization = value.get::<Option<String>>().unwrap().unwrap_or_else(|| DEFAULT_NORMALIZATION.into())
+                s.normalization = value
+                    .get::<Option<String>>()
+                    .unwrap()
+                    .unwrap_or_else(|| DEFAULT_NORMALIZATION.into())
             }
             "min-joint-score" => s.min_joint_score = value.get().unwrap(),
             _ => unimplemented!(),
@@ -225,7 +244,14 @@ impl ObjectImpl for StgcnClassify {
             "persons-per-sample" => s.persons_per_sample.to_value(),
             "normalization" => s.normalization.to_value(),
             "min-joint-score" => s.min_joint_score.to_value(),
-            "execution-provider" => self.stats.lock().unwrap().execution_provider.clone().unwrap_or_default().to_value(),
+            "execution-provider" => self
+                .stats
+                .lock()
+                .unwrap()
+                .execution_provider
+                .clone()
+                .unwrap_or_default()
+                .to_value(),
             "classifications" => self.stats.lock().unwrap().classifications.to_value(),
             "batches" => self.stats.lock().unwrap().batches.to_value(),
             "frame-errors" => self.stats.lock().unwrap().frame_errors.to_value(),
@@ -250,9 +276,8 @@ impl ElementImpl for StgcnClassify {
     }
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
-        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            crate::video::filter_pad_templates(&crate::video::any_raw_video())
-        });
+        static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> =
+            LazyLock::new(|| crate::video::filter_pad_templates(&crate::video::any_raw_video()));
         PAD_TEMPLATES.as_ref()
     }
 }
@@ -264,18 +289,33 @@ fn settings_error(msg: String) -> gst::ErrorMessage {
 /// Loads the model and reconciles it with the settings into the runtime state.
 fn build_state(settings: &Settings) -> Result<State, gst::ErrorMessage> {
     let Some(model_path) = settings.model.as_ref() else {
-        return Err(gst::error_msg!(gst::ResourceError::NotFound, ("No model set: the 'model' property must name an action model (.onnx)")));
+        return Err(gst::error_msg!(
+            gst::ResourceError::NotFound,
+            ("No model set: the 'model' property must name an action model (.onnx)")
+        ));
     };
     let device: Device = settings.device.parse().map_err(settings_error)?;
-    let request = SessionRequest { model: model_path, device, fallback_to_cpu: settings.fallback_to_cpu, threads: settings.threads as usize };
-    let model = ActionModel::load(&request).map_err(|e| crate::onnx::model_load_error(model_path, &e))?;
+    let request = SessionRequest {
+        model: model_path,
+        device,
+        fallback_to_cpu: settings.fallback_to_cpu,
+        threads: settings.threads as usize,
+    };
+    let model =
+        ActionModel::load(&request).map_err(|e| crate::onnx::model_load_error(model_path, &e))?;
     let name = model_path.display();
 
     let frames = match (settings.window as usize, model.frames) {
         (0, Some(t)) => t,
-        (0, None) => return Err(settings_error(format!("{name} has a dynamic window length: set the 'window' property"))),
+        (0, None) => {
+            return Err(settings_error(format!(
+                "{name} has a dynamic window length: set the 'window' property"
+            )));
+        }
         (w, Some(t)) if w != t => {
-            return Err(settings_error(format!("window={w} does not fit {name}, whose input takes T = {t} frames")));
+            return Err(settings_error(format!(
+                "window={w} does not fit {name}, whose input takes T = {t} frames"
+            )));
         }
         (w, _) => w,
     };
@@ -283,13 +323,19 @@ fn build_state(settings: &Settings) -> Result<State, gst::ErrorMessage> {
         (0, Some(m)) => m,
         (0, None) => 1,
         (m, Some(fixed)) if m != fixed => {
-            return Err(settings_error(format!("persons-per-sample={m} does not fit {name}, whose input takes M = {fixed}")));
+            return Err(settings_error(format!(
+                "persons-per-sample={m} does not fit {name}, whose input takes M = {fixed}"
+            )));
         }
         (m, _) => m,
     };
     let min_frames = match settings.min_frames as usize {
         0 => model.min_frames.unwrap_or(frames).clamp(1, frames),
-        m if m > frames => return Err(settings_error(format!("min-frames={m} exceeds the window of {frames} frames"))),
+        m if m > frames => {
+            return Err(settings_error(format!(
+                "min-frames={m} exceeds the window of {frames} frames"
+            )));
+        }
         m => m,
     };
     let normalization = match settings.normalization.as_str() {
@@ -310,13 +356,39 @@ fn build_state(settings: &Settings) -> Result<State, gst::ErrorMessage> {
     if let Some(k) = model.classes
         && k != labels.len()
     {
-        let source = settings.labels.as_ref().map_or("the model's metadata".to_string(), |p| format!("labels file '{}'", p.display()));
-        return Err(settings_error(format!("{source} has {} labels but {name} outputs {k} classes", labels.len())));
+        let source = settings
+            .labels
+            .as_ref()
+            .map_or("the model's metadata".to_string(), |p| {
+                format!("labels file '{}'", p.display())
+            });
+        return Err(settings_error(format!(
+            "{source} has {} labels but {name} outputs {k} classes",
+            labels.len()
+        )));
     }
-    let spec = WindowSpec { frames, persons, normalization, min_joint_score: settings.min_joint_score };
-    let windows = TrackWindows::new(Schedule { window: frames, stride: settings.stride.max(1) as usize, min_frames });
+    let spec = WindowSpec {
+        frames,
+        persons,
+        normalization,
+        min_joint_score: settings.min_joint_score,
+    };
+    let windows = TrackWindows::new(Schedule {
+        window: frames,
+        stride: settings.stride.max(1) as usize,
+        min_frames,
+    });
     let output = model.output_kind.unwrap_or(OutputKind::Logits);
-    Ok(State { model, spec, output, labels, windows, width: 0.0, height: 0.0, batch: Vec::new() })
+    Ok(State {
+        model,
+        spec,
+        output,
+        labels,
+        windows,
+        width: 0.0,
+        height: 0.0,
+        batch: Vec::new(),
+    })
 }
 
 fn pose_of(p: &Person) -> Pose {
@@ -332,7 +404,8 @@ fn centre(p: &Person) -> (f32, f32) {
 }
 
 impl BaseTransformImpl for StgcnClassify {
-    const MODE: gst_base::subclass::BaseTransformMode = gst_base::subclass::BaseTransformMode::AlwaysInPlace;
+    const MODE: gst_base::subclass::BaseTransformMode =
+        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
     // Actions are written into the metadata, so the buffer must be writable even with equal caps.
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
@@ -341,7 +414,11 @@ impl BaseTransformImpl for StgcnClassify {
         let settings = self.settings.lock().unwrap().clone();
         let state = build_state(&settings)?;
         if let Some(reason) = &state.model.fallback_reason {
-            gst::element_imp_warning!(self, gst::ResourceError::Settings, ("Falling back to the CPU: {}", reason));
+            gst::element_imp_warning!(
+                self,
+                gst::ResourceError::Settings,
+                ("Falling back to the CPU: {}", reason)
+            );
         }
         gst::info!(
             CAT,
@@ -355,8 +432,10 @@ impl BaseTransformImpl for StgcnClassify {
             state.windows.schedule().stride,
             state.model.execution_provider
         );
-        *self.stats.lock().unwrap() =
-            Stats { execution_provider: Some(state.model.execution_provider.to_string()), ..Default::default() };
+        *self.stats.lock().unwrap() = Stats {
+            execution_provider: Some(state.model.execution_provider.to_string()),
+            ..Default::default()
+        };
         *self.state.lock().unwrap() = Some(state);
         Ok(())
     }
@@ -367,9 +446,13 @@ impl BaseTransformImpl for StgcnClassify {
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let s = incaps.structure(0).ok_or_else(|| gst::loggable_error!(CAT, "empty caps"))?;
+        let s = incaps
+            .structure(0)
+            .ok_or_else(|| gst::loggable_error!(CAT, "empty caps"))?;
         let mut state = self.state.lock().unwrap();
-        let state = state.as_mut().ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
+        let state = state
+            .as_mut()
+            .ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
         state.width = s.get::<i32>("width").unwrap_or(0) as f32;
         state.height = s.get::<i32>("height").unwrap_or(0) as f32;
         Ok(())
@@ -408,7 +491,15 @@ impl BaseTransformImpl for StgcnClassify {
                             .map(|(_, o)| pose_of(o))
                     })
                     .flatten();
-                Some((track.id, TrackFrame { pose: pose_of(p), other, width: state.width, height: state.height }))
+                Some((
+                    track.id,
+                    TrackFrame {
+                        pose: pose_of(p),
+                        other,
+                        width: state.width,
+                        height: state.height,
+                    },
+                ))
             })
             .collect();
         let due = state.windows.push_frame(&present);
@@ -417,15 +508,29 @@ impl BaseTransformImpl for StgcnClassify {
             state.batch.resize(due.len() * per, 0.0);
             for (n, id) in due.iter().enumerate() {
                 let frames = state.windows.frames(*id).expect("due tracks hold a window");
-                state.spec.fill_sample(frames.iter(), &mut state.batch[n * per..(n + 1) * per]);
+                state
+                    .spec
+                    .fill_sample(frames.iter(), &mut state.batch[n * per..(n + 1) * per]);
             }
-            let (persons_m, frames_t, output) = (state.spec.persons, state.spec.frames, state.output);
-            match state.model.classify(&state.batch, due.len(), persons_m, frames_t, output) {
+            let (persons_m, frames_t, output) =
+                (state.spec.persons, state.spec.frames, state.output);
+            match state
+                .model
+                .classify(&state.batch, due.len(), persons_m, frames_t, output)
+            {
                 Ok(rows) => {
                     for (id, row) in due.iter().zip(&rows) {
                         let window = state.windows.frames(*id).map_or(0, |f| f.len());
                         if let Some((class_id, score)) = argmax(row) {
-                            state.windows.set_action(*id, TrackAction { class_id, score, window, window_end: pts });
+                            state.windows.set_action(
+                                *id,
+                                TrackAction {
+                                    class_id,
+                                    score,
+                                    window,
+                                    window_end: pts,
+                                },
+                            );
                         }
                     }
                     let mut stats = self.stats.lock().unwrap();
@@ -438,15 +543,26 @@ impl BaseTransformImpl for StgcnClassify {
                         stats.frame_errors += 1;
                         stats.frame_errors
                     };
-                    gst::warning!(CAT, imp = self, "frame passes without new actions ({errors} so far): {e}");
+                    gst::warning!(
+                        CAT,
+                        imp = self,
+                        "frame passes without new actions ({errors} so far): {e}"
+                    );
                 }
             }
         }
         for p in persons.iter_mut() {
-            let action = p.track().and_then(|t| state.windows.action(t.id)).filter(|a| a.score >= score_threshold);
+            let action = p
+                .track()
+                .and_then(|t| state.windows.action(t.id))
+                .filter(|a| a.score >= score_threshold);
             let action = action.map(|a| Action {
                 class_id: a.class_id as u32,
-                label: state.labels.get(a.class_id).cloned().unwrap_or_else(|| format!("class_{}", a.class_id)),
+                label: state
+                    .labels
+                    .get(a.class_id)
+                    .cloned()
+                    .unwrap_or_else(|| format!("class_{}", a.class_id)),
                 score: a.score,
                 window: a.window as u32,
                 window_end_pts: a.window_end,

@@ -20,5 +20,10 @@ glib::wrapper! {
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
-    gst::Element::register(Some(plugin), "stgcnclassify", gst::Rank::NONE, StgcnClassify::static_type())
+    gst::Element::register(
+        Some(plugin),
+        "stgcnclassify",
+        gst::Rank::NONE,
+        StgcnClassify::static_type(),
+    )
 }
