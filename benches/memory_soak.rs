@@ -60,7 +60,7 @@ fn main() {
     let chains: Vec<String> = (0..streams)
         .map(|i| {
             format!(
-                "appsrc name=src{i} format=time ! rtmopose model=\"{}\" interval={interval} threads={threads} score-threshold=0.1 {group} ! \
+                "appsrc name=src{i} format=time ! rtmopose model-file=\"{}\" interval={interval} threads={threads} score-threshold=0.1 {group} ! \
                  bytetrack ! stgcnclassify model=\"{}\" labels=\"{}\" min-frames=20 stride=8 ! poseoverlay ! posemetaexport ! \
                  eventsink frames-location=/dev/null",
                 recognizer::rtmo_model().display(),

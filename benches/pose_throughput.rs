@@ -32,8 +32,12 @@ fn decode_tensors(video_path: &str, model: &mut PoseModel) -> Vec<Vec<f32>> {
         let info = gst_video::VideoInfo::from_caps(sample.caps().unwrap()).unwrap();
         let buffer = sample.buffer().unwrap();
         let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, &info).unwrap();
-        model.preprocess(&video::image(&frame).unwrap()).unwrap();
-        tensors.push(model.input_tensor().to_vec());
+        let mut tensor = vec![0.0; model.contract.input_len()];
+        model
+            .contract
+            .preprocess(&video::image(&frame).unwrap(), &mut tensor)
+            .unwrap();
+        tensors.push(tensor);
     }
     pipeline.set_state(gst::State::Null).unwrap();
     tensors
@@ -101,7 +105,7 @@ fn chain_fps(
         _ => String::new(),
     };
     let pipeline = recognizer::launch(&format!(
-        "filesrc location=\"{video_path}\" ! decodebin ! videoconvert ! {queue}rtmopose name=pose device={device} fallback-to-cpu=false threads={threads} model=\"{}\" ! {after}fakesink",
+        "filesrc location=\"{video_path}\" ! decodebin ! videoconvert ! {queue}rtmopose name=pose device={device} fallback-to-cpu=false threads={threads} model-file=\"{}\" ! {after}fakesink",
         model_path.display()
     ));
     // Start (model load, warm-up) is not part of the per-frame figure: preroll first.

@@ -63,7 +63,7 @@ fn child(options: &Options, mode: Mode, streams: usize) {
     let branches: Vec<String> = (0..streams)
         .map(|i| {
             format!(
-                "filesrc location=\"{}\" ! decodebin ! videoconvert ! queue ! rtmopose name=pose{i} model=\"{}\" device={} fallback-to-cpu=false threads={} {group} ! fakesink",
+                "filesrc location=\"{}\" ! decodebin ! videoconvert ! queue ! rtmopose name=pose{i} model-file=\"{}\" device={} fallback-to-cpu=false threads={} {group} ! fakesink",
                 options.video, options.model, options.device, options.threads
             )
         })

@@ -110,7 +110,7 @@ fn main() {
         }),
     };
     let description = format!(
-        "filesrc location=\"{video}\" ! decodebin ! videoconvert ! rtmopose model=\"{}\" score-threshold={SCORE_THRESHOLD} ! appsink name=sink",
+        "filesrc location=\"{video}\" ! decodebin ! videoconvert ! rtmopose model-file=\"{}\" score-threshold={SCORE_THRESHOLD} ! appsink name=sink",
         model.display()
     );
     let started = std::time::Instant::now();

@@ -164,7 +164,7 @@ fn main() {
             let stream = format!("cam{i}");
             let description = format!(
                 "{} ! videoconvert ! queue max-size-buffers=4 ! \
-                 rtmopose name=pose model=\"{}\" score-threshold=0.1 threads={} session-group=nvr max-batch={max_batch} ! \
+                 rtmopose name=pose model-file=\"{}\" score-threshold=0.1 threads={} session-group=nvr max-batch={max_batch} ! \
                  bytetrack ! queue max-size-buffers=4 ! stgcnclassify model=\"{}\" ! \
                  eventsink stream={stream} labels=fall label-match=contains event-type=fall min-frames=3 post-messages=true",
                 source(spec),

@@ -23,7 +23,7 @@ fn ntu_labels() -> String {
 #[test]
 fn ntu_contract_model_with_two_persons_per_sample() {
     let pipeline = launch(&format!(
-        "filesrc location=\"{}\" ! decodebin ! videoconvert ! rtmopose model=\"{}\" ! bytetrack ! \
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! rtmopose model-file=\"{}\" ! bytetrack ! \
          stgcnclassify name=cls model=\"{}\" labels=\"{}\" min-frames=20 stride=10 ! appsink name=sink",
         data("media/video/mmaction2_demo_skeleton_ntu_hugging.mp4").display(),
         rtmo_model().display(),

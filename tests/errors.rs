@@ -32,7 +32,7 @@ fn expect_error(properties: &str, needles: &[&str]) {
 #[test]
 fn missing_model_file() {
     expect_error(
-        "model=/nonexistent/pose.onnx",
+        "model-file=/nonexistent/pose.onnx",
         &["/nonexistent/pose.onnx", "does not exist"],
     );
 }
@@ -41,13 +41,13 @@ fn missing_model_file() {
 #[test]
 fn wrong_model_in_a_session_group() {
     expect_error(
-        "model=/nonexistent/pose.onnx session-group=errors-missing",
+        "model-file=/nonexistent/pose.onnx session-group=errors-missing",
         &["/nonexistent/pose.onnx", "does not exist"],
     );
     let stgcn = data("models/contract/stgcnpp_ntu60-shape_random-weights.onnx");
     expect_error(
         &format!(
-            "model=\"{}\" session-group=errors-contract",
+            "model-file=\"{}\" session-group=errors-contract",
             stgcn.display()
         ),
         &[
@@ -60,14 +60,14 @@ fn wrong_model_in_a_session_group() {
 
 #[test]
 fn no_model_set() {
-    expect_error("", &["No model set", "'model' property"]);
+    expect_error("", &["No model set", "'model-file' property"]);
 }
 
 #[test]
 fn file_that_is_not_onnx() {
     let labels = data("models/contract/label_map_ntu60.txt");
     expect_error(
-        &format!("model=\"{}\"", labels.display()),
+        &format!("model-file=\"{}\"", labels.display()),
         &["label_map_ntu60.txt", "could not load", "ONNX model"],
     );
 }
@@ -76,7 +76,7 @@ fn file_that_is_not_onnx() {
 fn model_of_another_contract() {
     let stgcn = data("models/contract/stgcnpp_ntu60-shape_random-weights.onnx");
     expect_error(
-        &format!("model=\"{}\"", stgcn.display()),
+        &format!("model-file=\"{}\"", stgcn.display()),
         &[
             "stgcnpp_ntu60-shape_random-weights.onnx",
             "not a pose model",
@@ -90,7 +90,7 @@ fn model_of_another_contract() {
 fn forced_format_that_does_not_fit() {
     expect_error(
         &format!(
-            "model=\"{}\" model-format=yolo-pose",
+            "model-file=\"{}\" model-format=yolo-pose",
             rtmo_model().display()
         ),
         &["model-format=yolo-pose"],
@@ -100,7 +100,7 @@ fn forced_format_that_does_not_fit() {
 #[test]
 fn invalid_device_string() {
     expect_error(
-        &format!("model=\"{}\" device=gpu0", rtmo_model().display()),
+        &format!("model-file=\"{}\" device=gpu0", rtmo_model().display()),
         &["invalid device 'gpu0'", "cuda:N"],
     );
 }
@@ -110,7 +110,7 @@ fn invalid_device_string() {
 fn cuda_without_fallback_fails() {
     expect_error(
         &format!(
-            "model=\"{}\" device=cuda fallback-to-cpu=false",
+            "model-file=\"{}\" device=cuda fallback-to-cpu=false",
             rtmo_model().display()
         ),
         &["cuda:0", "CUDA", "fallback-to-cpu"],
@@ -121,7 +121,7 @@ fn cuda_without_fallback_fails() {
 fn cuda_with_fallback_runs_on_cpu_and_says_so() {
     recognizer::init();
     let description = format!(
-        "filesrc location=\"{}\" ! jpegdec ! videoconvert ! rtmopose name=pose device=cuda:0 model=\"{}\" ! fakesink",
+        "filesrc location=\"{}\" ! jpegdec ! videoconvert ! rtmopose name=pose device=cuda:0 model-file=\"{}\" ! fakesink",
         data("media/images/zidane.jpg").display(),
         rtmo_model().display()
     );

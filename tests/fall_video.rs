@@ -121,7 +121,7 @@ fn falling_person_gives_a_fall_event() {
 /// Per frame, the actions given to tracked persons, through the chain with the fall model.
 fn labels_over(video: &str) -> Vec<Vec<String>> {
     let frames = collect_frames(&format!(
-        "filesrc location=\"{}\" ! decodebin ! videoconvert ! rtmopose model=\"{}\" score-threshold=0.1 ! bytetrack ! \
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! rtmopose model-file=\"{}\" score-threshold=0.1 ! bytetrack ! \
          stgcnclassify model=\"{}\" ! appsink name=sink",
         data(video).display(),
         rtmo_model().display(),

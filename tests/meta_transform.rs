@@ -7,7 +7,7 @@ use recognizer::{collect_frames, data, rtmo_model};
 fn survives_tee_convert_and_scale() {
     let image = data("media/images/bus.jpg"); // 810x1080
     let head = format!(
-        "filesrc location=\"{}\" ! jpegdec ! videoconvert ! video/x-raw,format=BGR ! rtmopose model=\"{}\"",
+        "filesrc location=\"{}\" ! jpegdec ! videoconvert ! video/x-raw,format=BGR ! rtmopose model-file=\"{}\"",
         image.display(),
         rtmo_model().display()
     );

@@ -14,7 +14,7 @@ fn image_pipeline(image: &Path, model: &Path, format: &str) -> String {
         "jpegdec"
     };
     format!(
-        "filesrc location=\"{}\" ! {decoder} ! videoconvert ! video/x-raw,format={format} ! rtmopose model=\"{}\" ! appsink name=sink",
+        "filesrc location=\"{}\" ! {decoder} ! videoconvert ! video/x-raw,format={format} ! rtmopose model-file=\"{}\" ! appsink name=sink",
         image.display(),
         model.display()
     )

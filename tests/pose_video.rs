@@ -18,7 +18,7 @@ fn falling_person_found_and_logged() {
     let dir = tempdir();
     let log = dir.join("frames.jsonl");
     let description = format!(
-        "{} ! rtmopose model=\"{}\" ! eventsink stream=cam7 frames-location=\"{}\"",
+        "{} ! rtmopose model-file=\"{}\" ! eventsink stream=cam7 frames-location=\"{}\"",
         video_source("media/video/ntu_S002C002P003R002A043_rgb_falling.avi"),
         rtmo_model().display(),
         log.display()
@@ -72,7 +72,7 @@ fn falling_person_found_and_logged() {
 #[test]
 fn two_people_hugging() {
     let frames = collect_frames(&format!(
-        "{} ! rtmopose model=\"{}\" ! appsink name=sink",
+        "{} ! rtmopose model-file=\"{}\" ! appsink name=sink",
         video_source("media/video/mmaction2_demo_skeleton_ntu_hugging.mp4"),
         rtmo_model().display()
     ))
@@ -97,7 +97,7 @@ fn two_people_hugging() {
 #[test]
 fn interval_runs_every_nth_frame() {
     let frames = collect_frames(&format!(
-        "{} ! rtmopose model=\"{}\" interval=3 name=pose ! appsink name=sink",
+        "{} ! rtmopose model-file=\"{}\" interval=3 name=pose ! appsink name=sink",
         video_source("media/video/ntu_S002C002P003R002A043_rgb_falling.avi"),
         rtmo_model().display()
     ))

@@ -22,7 +22,7 @@ fn branch(video: &str, rtmopose: &str, sink: &str) -> String {
 fn alone(video: &str, model: &std::path::Path) -> Vec<Frame> {
     collect_frames(&branch(
         video,
-        &format!("rtmopose model=\"{}\" threads=2", model.display()),
+        &format!("rtmopose model-file=\"{}\" threads=2", model.display()),
         "sink",
     ))
     .unwrap()
@@ -30,7 +30,7 @@ fn alone(video: &str, model: &std::path::Path) -> Vec<Frame> {
 
 fn grouped(name: &str, model: &std::path::Path, group: &str, extra: &str) -> String {
     format!(
-        "rtmopose name={name} model=\"{}\" threads=2 session-group={group} {extra}",
+        "rtmopose name={name} model-file=\"{}\" threads=2 session-group={group} {extra}",
         model.display()
     )
 }
@@ -123,7 +123,7 @@ fn two_pipelines_share_batched_calls_with_the_same_persons() {
     let (falling, drinking) = (alone(FALLING, &model), alone(DRINKING, &model));
     // A long timeout costs nothing here: a call starts as soon as both streams have a frame queued.
     let (frames, batched) =
-        together_in_two_pipelines(&model, "batched", "max-batch=2 batch-timeout=500000");
+        together_in_two_pipelines(&model, "batched", "max-batch=2 batch-timeout-us=500000");
     let worst = max_difference("falling", &falling, &frames[0])
         .max(max_difference("drinking", &drinking, &frames[1]));
     println!(
@@ -165,7 +165,7 @@ fn branches_share_a_fixed_batch_model_frame_by_frame() {
 fn group_members_must_ask_for_the_same_session() {
     let pose = |threads: u32| {
         format!(
-            "rtmopose model=\"{}\" threads={threads} session-group=mismatch",
+            "rtmopose model-file=\"{}\" threads={threads} session-group=mismatch",
             rtmo_model().display()
         )
     };

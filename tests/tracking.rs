@@ -6,7 +6,7 @@ use recognizer_meta::{FrameRecord, Person, PersonFlags, PoseMetaFlags};
 
 fn tracked_frames(video: &str, pose_properties: &str) -> Vec<recognizer::Frame> {
     collect_frames(&format!(
-        "filesrc location=\"{}\" ! decodebin ! videoconvert ! rtmopose model=\"{}\" score-threshold=0.1 {pose_properties} ! \
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! rtmopose model-file=\"{}\" score-threshold=0.1 {pose_properties} ! \
          bytetrack ! appsink name=sink",
         data(video).display(),
         rtmo_model().display()
@@ -58,7 +58,7 @@ fn stable_ids_sports2d_two_people() {
 #[test]
 fn two_streams_have_independent_ids() {
     let pipeline = launch(&format!(
-        "filesrc location=\"{}\" ! decodebin ! videoconvert ! rtmopose model=\"{}\" ! tee name=t \
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! rtmopose model-file=\"{}\" ! tee name=t \
          t. ! queue ! bytetrack ! eventsink stream=a frames-location=\"{}\" \
          t. ! queue ! bytetrack ! eventsink stream=b frames-location=\"{}\"",
         data("media/video/mmaction2_demo_skeleton_ntu_hugging.mp4").display(),
@@ -159,7 +159,7 @@ fn interval_frames_get_predicted_tracks() {
 #[test]
 fn frame_log_carries_track_fields() {
     let pipeline = launch(&format!(
-        "filesrc location=\"{}\" ! decodebin ! videoconvert ! rtmopose model=\"{}\" ! bytetrack ! eventsink frames-location=\"{}\"",
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! rtmopose model-file=\"{}\" ! bytetrack ! eventsink frames-location=\"{}\"",
         data("media/video/ntu_S002C002P003R002A043_rgb_falling.avi").display(),
         rtmo_model().display(),
         tmp("tracked.jsonl"),

@@ -8,7 +8,7 @@ pub mod action_model;
 mod bytetrack;
 mod eventsink;
 pub mod onnx;
-pub mod pose_group;
+pub mod pose_engine;
 pub mod pose_model;
 mod posemetaexport;
 mod poseoverlay;

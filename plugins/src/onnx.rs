@@ -33,29 +33,126 @@ pub struct Runtime {
     pub environment: Environment,
 }
 
-/// The library files tried, in order: `ORT_DYLIB_PATH`, the set-up folder, the loader path.
+/// Where `scripts/setup --gpu` puts ONNX Runtime's CUDA build (`lib/`) and the CUDA 13 and
+/// cuDNN 9 runtime libraries it needs (`cuda/lib/`), fixed at build time.
+fn setup_gpu_dir() -> PathBuf {
+    Path::new(SETUP_ORT_DIR)
+        .parent()
+        .map(|ort| ort.join("gpu"))
+        .unwrap_or_default()
+}
+
+/// `libonnxruntime.so*` files of `dir`, the shortest name (`libonnxruntime.so`, a link to the
+/// versioned file) first.
+fn libraries_in(dir: &Path) -> Vec<PathBuf> {
+    let Ok(entries) = std::fs::read_dir(dir) else {
+        return Vec::new();
+    };
+    let mut libs: Vec<PathBuf> = entries
+        .filter_map(|e| e.ok().map(|e| e.path()))
+        .filter(|p| {
+            p.file_name()
+                .and_then(|n| n.to_str())
+                .is_some_and(|n| n.starts_with("libonnxruntime.so"))
+        })
+        .collect();
+    libs.sort_by_key(|p| p.as_os_str().len());
+    libs
+}
+
+/// The library files tried, in order: `ORT_DYLIB_PATH`; the CUDA build that `scripts/setup
+/// --gpu` installed (it also runs on the CPU); the CPU build of `scripts/setup`; the loader path.
 fn library_candidates() -> Vec<PathBuf> {
     if let Some(path) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
         // An explicit choice is the only candidate: silently loading another would hide mistakes.
         return vec![PathBuf::from(path)];
     }
-    let mut candidates = Vec::new();
-    if let Ok(entries) = std::fs::read_dir(SETUP_ORT_DIR) {
-        let mut libs: Vec<PathBuf> = entries
-            .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| {
-                p.file_name()
-                    .and_then(|n| n.to_str())
-                    .is_some_and(|n| n.starts_with("libonnxruntime.so"))
-            })
-            .collect();
-        // The shortest name (`libonnxruntime.so`, a link to the versioned file) first.
-        libs.sort_by_key(|p| p.as_os_str().len());
-        candidates.extend(libs);
-    }
+    let mut candidates = libraries_in(&setup_gpu_dir().join("lib"));
+    candidates.extend(libraries_in(Path::new(SETUP_ORT_DIR)));
     candidates.push(PathBuf::from("libonnxruntime.so"));
     candidates.push(PathBuf::from("libonnxruntime.so.1"));
     candidates
+}
+
+/// The CUDA 13 and cuDNN 9 libraries ONNX Runtime's CUDA provider needs, in the order they must
+/// be loaded (cuBLASLt before cuBLAS), as onnxruntime's own `preload_dlls()` loads them; `true`
+/// for the ones the provider can do without. cuDNN's sub-libraries are loaded by cuDNN itself.
+const CUDA_LIBRARIES: [(&str, bool); 7] = [
+    ("libcublasLt.so.13", false),
+    ("libcublas.so.13", false),
+    ("libnvrtc.so.13", true),
+    ("libcurand.so.10", false),
+    ("libcufft.so.12", true),
+    ("libcudart.so.13", false),
+    ("libcudnn.so.9", false),
+];
+
+/// Directories searched for [`CUDA_LIBRARIES`], in order: `RECOGNIZER_CUDA_LIBRARY_PATH`
+/// (colon-separated), then `cuda/lib` beside the loaded ONNX Runtime library's folder (where
+/// `scripts/setup --gpu` puts them). After these, the loader's own search path.
+fn cuda_library_dirs(ort_library: &Path) -> Vec<PathBuf> {
+    let mut dirs: Vec<PathBuf> = std::env::var_os("RECOGNIZER_CUDA_LIBRARY_PATH")
+        .map(|paths| std::env::split_paths(&paths).collect())
+        .unwrap_or_default();
+    if let Some(ort_dir) = ort_library.parent().and_then(Path::parent) {
+        dirs.push(ort_dir.join("cuda").join("lib"));
+    }
+    dirs.retain(|d| d.is_dir());
+    dirs
+}
+
+/// Loads the CUDA runtime libraries once per process with `RTLD_GLOBAL`, so that the CUDA
+/// provider (which names them by soname) finds them without `LD_LIBRARY_PATH`. Returns the
+/// files loaded, or the required libraries that could not be loaded and why.
+fn preload_cuda_libraries(ort_library: &Path) -> Result<&'static [PathBuf], String> {
+    static LOADED: OnceLock<Result<Vec<PathBuf>, String>> = OnceLock::new();
+    LOADED
+        .get_or_init(|| {
+            use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_NOW};
+            let dirs = cuda_library_dirs(ort_library);
+            let (mut loaded, mut missing) = (Vec::new(), Vec::new());
+            for (name, optional) in CUDA_LIBRARIES {
+                let candidates = dirs
+                    .iter()
+                    .map(|d| d.join(name))
+                    .filter(|p| p.is_file())
+                    .chain([PathBuf::from(name)]);
+                let mut errors = Vec::new();
+                let mut found = None;
+                for path in candidates {
+                    // SAFETY: these are NVIDIA's runtime libraries; their initialisers only
+                    // register themselves. They stay loaded for the life of the process.
+                    match unsafe { Library::open(Some(&path), RTLD_NOW | RTLD_GLOBAL) } {
+                        Ok(library) => {
+                            std::mem::forget(library);
+                            found = Some(path);
+                            break;
+                        }
+                        Err(e) => errors.push(e.to_string()),
+                    }
+                }
+                match found {
+                    Some(path) => {
+                        gst::debug!(CAT, "loaded {}", path.display());
+                        loaded.push(path);
+                    }
+                    None if optional => gst::debug!(CAT, "optional {name} not loaded: {}", errors.join("; ")),
+                    None => missing.push(format!("{name} ({})", errors.join("; "))),
+                }
+            }
+            if missing.is_empty() {
+                Ok(loaded)
+            } else {
+                Err(format!(
+                    "the CUDA 13 / cuDNN 9 runtime libraries are missing: {} (searched {}{}the loader path; run scripts/setup --gpu, or set RECOGNIZER_CUDA_LIBRARY_PATH to the folders holding them)",
+                    missing.join(", "),
+                    dirs.iter().map(|d| format!("{}, ", d.display())).collect::<String>(),
+                    if dirs.is_empty() { "" } else { "then " }
+                ))
+            }
+        })
+        .as_deref()
+        .map_err(Clone::clone)
 }
 
 /// Loads ONNX Runtime once per process. The error names every file tried.
@@ -178,6 +275,10 @@ pub struct SessionRequest<'a> {
     pub threads: usize,
 }
 
+/// The execution provider names [`LoadedSession::execution_provider`] reports.
+pub const CPU_EXECUTION_PROVIDER: &str = "CPUExecutionProvider";
+pub const CUDA_EXECUTION_PROVIDER: &str = "CUDAExecutionProvider";
+
 /// A session and the execution provider it really uses.
 pub struct LoadedSession {
     pub session: Session,
@@ -251,7 +352,7 @@ pub fn describe_text(inputs: &[TensorInfo], outputs: &[TensorInfo]) -> String {
 fn build(
     request: &SessionRequest<'_>,
     runtime: &Runtime,
-    cuda: Option<i32>,
+    cuda: Option<(i32, ep::cuda::ConvAlgorithmSearch)>,
 ) -> Result<Session, String> {
     let model = request.model.display();
     let err = |e: &dyn fmt::Display| format!("could not load {model} as an ONNX model: {e}");
@@ -262,10 +363,11 @@ fn build(
             .map_err(|e| err(&e))?;
     }
     builder = builder.with_inter_threads(1).map_err(|e| err(&e))?;
-    if let Some(id) = cuda {
+    if let Some((id, search)) = cuda {
         builder = builder
             .with_execution_providers([ep::CUDA::default()
                 .with_device_id(id)
+                .with_conv_algorithm_search(search)
                 .build()
                 .error_on_failure()])
             .map_err(|e| {
@@ -276,7 +378,19 @@ fn build(
 }
 
 /// Loads a model on the requested device; falls back to the CPU when allowed.
+///
+/// On CUDA, cuDNN picks convolution algorithms by its heuristics: ONNX Runtime's default, an
+/// exhaustive benchmark of every algorithm, costs up to a second on the first call of every
+/// input shape, and a session group runs as many shapes as it has batch sizes.
 pub fn load_session(request: &SessionRequest<'_>) -> Result<LoadedSession, String> {
+    load_session_with(request, ep::cuda::ConvAlgorithmSearch::Heuristic)
+}
+
+/// [`load_session`] with another cuDNN convolution algorithm search (benchmarks compare them).
+pub fn load_session_with(
+    request: &SessionRequest<'_>,
+    conv_search: ep::cuda::ConvAlgorithmSearch,
+) -> Result<LoadedSession, String> {
     let model = request.model;
     if !model.is_file() {
         return Err(format!(
@@ -288,14 +402,15 @@ pub fn load_session(request: &SessionRequest<'_>) -> Result<LoadedSession, Strin
     match request.device {
         Device::Cpu => Ok(LoadedSession {
             session: build(request, runtime, None)?,
-            execution_provider: "CPUExecutionProvider",
+            execution_provider: CPU_EXECUTION_PROVIDER,
             fallback_reason: None,
         }),
         Device::Cuda(id) => {
             let attempt = match ep::CUDA::is_available() {
-                Ok(true) => build(request, runtime, Some(id)),
+                Ok(true) => preload_cuda_libraries(&runtime.library)
+                    .and_then(|_| build(request, runtime, Some((id, conv_search)))),
                 Ok(false) => Err(format!(
-                    "device=cuda:{id} was requested but the ONNX Runtime library {} has no CUDA execution provider (a CPU-only build; the onnxruntime-gpu build with CUDA 13 and cuDNN 9 is needed)",
+                    "device=cuda:{id} was requested but the ONNX Runtime library {} has no CUDA execution provider (a CPU-only build: scripts/setup --gpu installs the onnxruntime-gpu build for CUDA 13 and cuDNN 9)",
                     runtime.library.display()
                 )),
                 Err(e) => Err(format!(
@@ -305,12 +420,12 @@ pub fn load_session(request: &SessionRequest<'_>) -> Result<LoadedSession, Strin
             match attempt {
                 Ok(session) => Ok(LoadedSession {
                     session,
-                    execution_provider: "CUDAExecutionProvider",
+                    execution_provider: CUDA_EXECUTION_PROVIDER,
                     fallback_reason: None,
                 }),
                 Err(reason) if request.fallback_to_cpu => Ok(LoadedSession {
                     session: build(request, runtime, None)?,
-                    execution_provider: "CPUExecutionProvider",
+                    execution_provider: CPU_EXECUTION_PROVIDER,
                     fallback_reason: Some(reason),
                 }),
                 Err(reason) => Err(format!(

@@ -2,9 +2,19 @@
 //! from frame to person detections. No GStreamer types: the `rtmopose` element and the
 //! benchmarks drive it alike.
 
-use std::{fmt, path::Path, str::FromStr};
+use std::{
+    ffi::{CStr, CString},
+    fmt,
+    path::Path,
+    str::FromStr,
+};
 
-use ort::{session::Session, value::TensorRef};
+use ort::{
+    AsPointer,
+    memory::{AllocationDevice, Allocator, AllocatorType, MemoryInfo, MemoryType},
+    session::{IoBinding, Session},
+    value::{Shape, Tensor, TensorRefMut},
+};
 use recognizer_core::pose::{
     ChannelOrder, DecodeParams, Image, Letterbox, PoseDetection, decode::YOLO_POSE_CHANNELS,
     decode_rtmo, decode_yolo_pose, fill_input_tensor,
@@ -12,14 +22,24 @@ use recognizer_core::pose::{
 
 use crate::onnx::{self, LoadedSession, SessionRequest, TensorInfo, describe, describe_text};
 
-/// Which output contract a model follows.
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+/// Which output contract a model follows (`rtmopose`'s `model-format`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, glib::Enum)]
+#[enum_type(name = "GstRtmoPoseModelFormat")]
 pub enum ModelFormat {
     /// Decide from the model's outputs.
+    #[enum_value(name = "Auto: from the model's outputs", nick = "auto")]
     Auto,
     /// mmpose/mmdeploy RTMO end-to-end export: BGR 0-255 in, `dets` + `keypoints` out.
+    #[enum_value(
+        name = "RTMO: BGR 0-255 input, dets and keypoints outputs, NMS in the graph",
+        nick = "rtmo"
+    )]
     Rtmo,
     /// Raw Ultralytics YOLO-pose export: RGB 0-1 in, `output0 [1,56,A]` out, NMS here.
+    #[enum_value(
+        name = "YOLO-pose: RGB 0-1 input, output0 [1,56,A], NMS in the element",
+        nick = "yolo-pose"
+    )]
     YoloPose,
 }
 
@@ -77,6 +97,14 @@ impl Contract {
         Letterbox::new(width, height, self.input_width, self.input_height)
     }
 
+    /// The outputs the decoder reads.
+    fn output_names(&self) -> Vec<&str> {
+        match &self.outputs {
+            Outputs::Rtmo { dets, keypoints } => vec![dets, keypoints],
+            Outputs::YoloPose { output } => vec![output],
+        }
+    }
+
     /// Letterboxes `image` into `tensor` (one frame, [`Self::input_len`] values), as the
     /// contract wants it: BGR 0-255 for RTMO, RGB 0-1 for YOLO-pose.
     pub fn preprocess(&self, image: &Image<'_>, tensor: &mut [f32]) -> Result<Letterbox, String> {
@@ -88,14 +116,6 @@ impl Contract {
         fill_input_tensor(image, &letterbox, order, scale, tensor).map_err(|e| e.to_string())?;
         Ok(letterbox)
     }
-}
-
-/// One frame of a batched call: its input tensor, where it came from, how to decode it.
-#[derive(Clone, Copy)]
-pub struct BatchItem<'a> {
-    pub input: &'a [f32],
-    pub letterbox: Letterbox,
-    pub params: DecodeParams,
 }
 
 const CONTRACTS_TEXT: &str = "expected RTMO (input [1,3,H,W] float32 -> dets [1,N,5], keypoints [1,N,17,3]) \
@@ -179,19 +199,115 @@ pub fn find_contract(
     })
 }
 
-/// A loaded pose model with its input buffer, ready to run frame after frame.
+/// Memory for the input tensors of up to `frames` frames (`[frames, 3, H, W]`, contiguous), from
+/// which [`PoseModel::run_frames`] runs the first N in one call. On CUDA it is pinned (page-locked)
+/// host memory, so that the one host-to-device copy per call runs at full speed.
+pub struct FrameArena {
+    /// Owns the memory (and keeps its allocator alive).
+    _memory: Tensor<f32>,
+    data: *mut f32,
+    frames: usize,
+    frame_len: usize,
+    memory_info: MemoryInfo<'static>,
+    /// Why the memory is not pinned, on CUDA.
+    pub unpinned_reason: Option<String>,
+}
+
+// SAFETY: the arena owns its memory; which thread may write which frame is the caller's protocol
+// (`frame_ptr`), and ONNX Runtime only reads it during `run_frames`.
+unsafe impl Send for FrameArena {}
+unsafe impl Sync for FrameArena {}
+
+impl FrameArena {
+    pub fn frames(&self) -> usize {
+        self.frames
+    }
+
+    /// Frame `index`'s tensor, for a caller that holds the arena exclusively.
+    pub fn frame_mut(&mut self, index: usize) -> &mut [f32] {
+        assert!(
+            index < self.frames,
+            "frame {index} of an arena of {}",
+            self.frames
+        );
+        // SAFETY: in bounds, and `&mut self` excludes every other access.
+        unsafe {
+            std::slice::from_raw_parts_mut(self.data.add(index * self.frame_len), self.frame_len)
+        }
+    }
+
+    /// Frame `index`'s tensor through a shared arena.
+    ///
+    /// # Safety
+    /// No other reference to frame `index` may exist while the returned slice lives, and no
+    /// [`PoseModel::run_frames`] may read it meanwhile (the engine's slot protocol ensures this).
+    #[allow(clippy::mut_from_ref)]
+    pub unsafe fn frame_unchecked(&self, index: usize) -> &mut [f32] {
+        assert!(
+            index < self.frames,
+            "frame {index} of an arena of {}",
+            self.frames
+        );
+        unsafe {
+            std::slice::from_raw_parts_mut(self.data.add(index * self.frame_len), self.frame_len)
+        }
+    }
+}
+
+/// How a model is run: ONNX Runtime's IO binding (inputs bound from the arena, outputs into
+/// host memory that ONNX Runtime allocates, pinned on CUDA), or, if binding did not work with this
+/// model and provider at load, a plain `run` on a view of the arena.
+enum Runner {
+    Binding {
+        binding: Box<IoBinding>,
+        output_memory: MemoryInfo<'static>,
+    },
+    Plain,
+}
+
+/// A loaded pose model, ready to run frame after frame or several frames per call.
 pub struct PoseModel {
     session: Session,
     pub contract: Contract,
     pub execution_provider: &'static str,
     pub fallback_reason: Option<String>,
-    input: Vec<f32>,
-    /// Several frames' tensors gathered for one call ([`Self::run_batch`]).
-    batch_input: Vec<f32>,
+    runner: Runner,
+    /// Why IO binding is not used, when it is not.
+    pub binding_error: Option<String>,
+    /// A one-frame arena for [`Self::detect`].
+    single: Option<FrameArena>,
+    /// The input's name for the C API.
+    input_name: CString,
+}
+
+/// Binds `value` as the input `name` of `binding` through the C API. ort's
+/// `IoBinding::bind_input` first clones a tensor that borrows its memory when the session wants it
+/// on the same device (every CPU session), and in ort 2.0.0-rc.15 that clone deadlocks (it
+/// re-enters a lock it holds). Without the clone ONNX Runtime reads the arena in place on the CPU,
+/// and copies it to the device at this call on CUDA; the arena outlives the binding either way.
+fn bind_input_view(
+    binding: &mut IoBinding,
+    name: &CStr,
+    value: &impl AsPointer<Sys = ort::sys::OrtValue>,
+) -> Result<(), String> {
+    let api = ort::api();
+    // SAFETY: both pointers are valid ORT objects, and `name` is a NUL-terminated string.
+    let status = unsafe { (api.BindInput)(binding.ptr().cast_mut(), name.as_ptr(), value.ptr()) };
+    if status.0.is_null() {
+        return Ok(());
+    }
+    // SAFETY: a non-null status is an error status that we own and release once read.
+    let message = unsafe { CStr::from_ptr((api.GetErrorMessage)(status.0)) }
+        .to_string_lossy()
+        .into_owned();
+    unsafe { (api.ReleaseStatus)(status.0) };
+    Err(message)
 }
 
 impl PoseModel {
-    /// Loads `request.model` and checks it follows a supported contract.
+    /// Loads `request.model`, checks it follows a supported contract, and runs one frame of
+    /// zeros through it, so that the first real frame does not pay for the provider's set-up and
+    /// so that IO binding is known to work (else the plain path is used, with the reason kept).
     pub fn load(request: &SessionRequest<'_>, format: ModelFormat) -> Result<Self, String> {
         let LoadedSession {
             session,
@@ -205,15 +321,47 @@ impl PoseModel {
                 request.model.display()
             )
         })?;
-        let input = vec![0.0; contract.input_len()];
-        Ok(Self {
+        let input_name = CString::new(contract.input.as_str()).map_err(|_| {
+            format!(
+                "the model's input name {:?} holds a NUL byte",
+                contract.input
+            )
+        })?;
+        let mut model = Self {
             session,
+            input_name,
             contract,
             execution_provider,
             fallback_reason,
-            input,
-            batch_input: Vec::new(),
-        })
+            runner: Runner::Plain,
+            binding_error: None,
+            single: None,
+        };
+        let mut warm_up = model.allocate_frames(1)?;
+        warm_up.frame_mut(0).fill(0.0);
+        let binding = model.output_memory().and_then(|info| {
+            let binding = model.session.create_binding().map_err(|e| e.to_string())?;
+            Ok((binding, info))
+        });
+        match binding {
+            Ok((binding, output_memory)) => {
+                model.runner = Runner::Binding {
+                    binding: Box::new(binding),
+                    output_memory,
+                };
+                let tried = model.run_raw(&warm_up, 1).map(drop);
+                if let Err(e) = tried {
+                    model.runner = Runner::Plain;
+                    model.binding_error = Some(e);
+                }
+            }
+            Err(e) => model.binding_error = Some(e),
+        }
+        if matches!(model.runner, Runner::Plain) {
+            model.run_raw(&warm_up, 1).map(drop)?;
+        }
+        model.single = Some(warm_up);
+        Ok(model)
     }
 
     /// Path-only convenience for tools and tests: CPU, default threads.
@@ -229,79 +377,158 @@ impl PoseModel {
         )
     }
 
-    pub fn letterbox(&self, width: usize, height: usize) -> Letterbox {
-        self.contract.letterbox(width, height)
+    fn on_cuda(&self) -> bool {
+        self.execution_provider == onnx::CUDA_EXECUTION_PROVIDER
     }
 
-    /// Letterboxes the frame into the input tensor, as the model's contract wants it.
-    pub fn preprocess(&mut self, image: &Image<'_>) -> Result<Letterbox, String> {
-        self.contract.preprocess(image, &mut self.input)
+    /// Whether frames run through ONNX Runtime's IO binding.
+    pub fn io_binding(&self) -> bool {
+        matches!(self.runner, Runner::Binding { .. })
     }
 
-    /// The input tensor as last filled by [`Self::preprocess`] (`[1, 3, H, W]`).
-    pub fn input_tensor(&self) -> &[f32] {
-        &self.input
-    }
-
-    /// Runs the model on the input tensor and decodes persons in source-frame pixels.
-    pub fn run(
-        &mut self,
-        letterbox: &Letterbox,
-        params: &DecodeParams,
-    ) -> Result<Vec<PoseDetection>, String> {
-        let input = std::mem::take(&mut self.input);
-        let result = self.run_batch(&[BatchItem {
-            input: &input,
-            letterbox: *letterbox,
-            params: *params,
-        }]);
-        self.input = input;
-        result?.pop().expect("one result per item")
-    }
-
-    /// Runs several frames in one call (a model with a dynamic batch dimension) and decodes each
-    /// with its own letterbox and settings. The outer error fails the whole call; the inner ones
-    /// are per frame (outputs that do not decode).
-    pub fn run_batch(
-        &mut self,
-        items: &[BatchItem<'_>],
-    ) -> Result<Vec<Result<Vec<PoseDetection>, String>>, String> {
+    /// Input memory for up to `frames` frames: pinned host memory on CUDA (plain host memory if
+    /// the provider cannot give pinned memory), the session's CPU allocator otherwise.
+    pub fn allocate_frames(&self, frames: usize) -> Result<FrameArena, String> {
         let frame_len = self.contract.input_len();
-        if let Some(item) = items.iter().find(|i| i.input.len() != frame_len) {
-            return Err(format!(
-                "an input tensor holds {} values, expected {frame_len}",
-                item.input.len()
-            ));
-        }
-        if items.len() > 1 && !self.contract.dynamic_batch {
-            return Err(format!(
-                "{} frames in one call, but the model's batch dimension is fixed at 1",
-                items.len()
-            ));
-        }
-        // One frame runs on its own tensor; several are gathered into one contiguous batch.
-        let input: &[f32] = match items {
-            [] => return Ok(Vec::new()),
-            [item] => item.input,
-            _ => {
-                self.batch_input.clear();
-                for item in items {
-                    self.batch_input.extend_from_slice(item.input);
-                }
-                &self.batch_input
+        let len = frames.max(1) * frame_len;
+        let pinned = if self.on_cuda() {
+            let info = MemoryInfo::new(
+                AllocationDevice::CUDA_PINNED,
+                0,
+                AllocatorType::Device,
+                MemoryType::CPUInput,
+            );
+            info.and_then(|info| Allocator::new(&self.session, info))
+                .and_then(|allocator| Tensor::<f32>::new(&allocator, [len]))
+                .map_err(|e| e.to_string())
+        } else {
+            Err("CPU session".to_string())
+        };
+        let (mut memory, unpinned_reason) = match pinned {
+            Ok(tensor) => (tensor, None),
+            Err(why) => {
+                let tensor = Tensor::<f32>::new(self.session.allocator(), [len])
+                    .map_err(|e| format!("could not allocate the input of {frames} frames: {e}"))?;
+                (tensor, self.on_cuda().then_some(why))
             }
         };
-        let shape = [
-            items.len(),
+        let memory_info = memory.memory_info().to_owned();
+        let data = memory.data_ptr_mut().cast::<f32>();
+        Ok(FrameArena {
+            _memory: memory,
+            data,
+            frames: frames.max(1),
+            frame_len,
+            memory_info,
+            unpinned_reason,
+        })
+    }
+
+    /// Host memory (pinned on CUDA) where ONNX Runtime puts the outputs.
+    fn output_memory(&self) -> Result<MemoryInfo<'static>, String> {
+        if self.on_cuda() {
+            MemoryInfo::new(
+                AllocationDevice::CUDA_PINNED,
+                0,
+                AllocatorType::Device,
+                MemoryType::CPUOutput,
+            )
+        } else {
+            MemoryInfo::new(
+                AllocationDevice::CPU,
+                0,
+                AllocatorType::Device,
+                MemoryType::Default,
+            )
+        }
+        .map_err(|e| e.to_string())
+    }
+
+    /// (Re)binds the contract's outputs to host memory. Done before every call: ONNX Runtime
+    /// would otherwise reuse the previous call's outputs, whose shapes change with the number of
+    /// persons and frames.
+    fn bind_outputs(
+        binding: &mut IoBinding,
+        contract: &Contract,
+        info: &MemoryInfo,
+    ) -> Result<(), String> {
+        for name in contract.output_names() {
+            binding
+                .bind_output_to_device(name, info)
+                .map_err(|e| format!("binding output '{name}': {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// Runs frames `0..frames` of `arena` and returns the raw outputs.
+    fn run_raw<'s>(
+        &'s mut self,
+        arena: &FrameArena,
+        frames: usize,
+    ) -> Result<ort::session::SessionOutputs<'s>, String> {
+        if frames == 0 || frames > arena.frames {
+            return Err(format!(
+                "{frames} frames asked of an arena of {}",
+                arena.frames
+            ));
+        }
+        if arena.frame_len != self.contract.input_len() {
+            return Err(format!(
+                "an input tensor holds {} values, expected {}",
+                arena.frame_len,
+                self.contract.input_len()
+            ));
+        }
+        if frames > 1 && !self.contract.dynamic_batch {
+            return Err(format!(
+                "{frames} frames in one call, but the model's batch dimension is fixed at 1"
+            ));
+        }
+        let shape = Shape::new([
+            frames as i64,
             3,
-            self.contract.input_height,
-            self.contract.input_width,
-        ];
-        let tensor = TensorRef::from_array_view((shape, input)).map_err(|e| e.to_string())?;
-        let outputs = self
-            .session
-            .run(ort::inputs![self.contract.input.as_str() => tensor])
-            .map_err(|e| format!("inference failed: {e}"))?;
+            self.contract.input_height as i64,
+            self.contract.input_width as i64,
+        ]);
+        // SAFETY: the arena's memory holds at least `frames` frames and outlives the view, which
+        // is dropped before this function returns (plain) or copied by ONNX Runtime at binding.
+        let view = unsafe {
+            TensorRefMut::<f32>::from_raw(arena.memory_info.clone(), arena.data.cast(), shape)
+        }
+        .map_err(|e| e.to_string())?;
+        let input = self.contract.input.as_str();
+        match &mut self.runner {
+            Runner::Binding {
+                binding,
+                output_memory,
+            } => {
+                bind_input_view(binding, &self.input_name, &*view)
+                    .map_err(|e| format!("binding the input: {e}"))?;
+                Self::bind_outputs(binding, &self.contract, output_memory)?;
+                self.session
+                    .run_binding(binding)
+                    .map_err(|e| format!("inference failed: {e}"))
+            }
+            Runner::Plain => self
+                .session
+                .run(ort::inputs![input => view])
+                .map_err(|e| format!("inference failed: {e}")),
+        }
+    }
+
+    /// Runs frames `0..items.len()` of `arena` in one call and decodes each with its own
+    /// letterbox and settings. The outer error fails the whole call; the inner ones are per frame
+    /// (outputs that do not decode).
+    pub fn run_frames(
+        &mut self,
+        arena: &FrameArena,
+        items: &[(Letterbox, DecodeParams)],
+    ) -> Result<Vec<Result<Vec<PoseDetection>, String>>, String> {
+        if items.is_empty() {
+            return Ok(Vec::new());
+        }
+        let contract = self.contract.clone();
+        let outputs = self.run_raw(arena, items.len())?;
         let extract = |name: &str| {
             outputs[name]
                 .try_extract_tensor::<f32>()
@@ -319,15 +546,15 @@ impl PoseModel {
             let n = data.len() / items.len();
             Ok(b * n..(b + 1) * n)
         };
-        let decoded = match &self.contract.outputs {
+        let decoded = match &contract.outputs {
             Outputs::Rtmo { dets, keypoints } => {
                 let ((_, dets), (_, keypoints)) = (extract(dets)?, extract(keypoints)?);
                 items
                     .iter()
                     .enumerate()
-                    .map(|(b, item)| {
+                    .map(|(b, (letterbox, params))| {
                         let (d, k) = (chunk(dets, b)?, chunk(keypoints, b)?);
-                        decode_rtmo(&dets[d], &keypoints[k], &item.letterbox, &item.params)
+                        decode_rtmo(&dets[d], &keypoints[k], letterbox, params)
                             .map_err(|e| e.to_string())
                     })
                     .collect()
@@ -338,9 +565,9 @@ impl PoseModel {
                 items
                     .iter()
                     .enumerate()
-                    .map(|(b, item)| {
+                    .map(|(b, (letterbox, params))| {
                         let range = chunk(data, b)?;
-                        decode_yolo_pose(&data[range], anchors, &item.letterbox, &item.params)
+                        decode_yolo_pose(&data[range], anchors, letterbox, params)
                             .map_err(|e| e.to_string())
                     })
                     .collect()
@@ -349,14 +576,22 @@ impl PoseModel {
         Ok(decoded)
     }
 
-    /// [`Self::preprocess`] then [`Self::run`].
+    /// Letterboxes one frame into the model's own one-frame arena and runs it.
     pub fn detect(
         &mut self,
         image: &Image<'_>,
         params: &DecodeParams,
     ) -> Result<Vec<PoseDetection>, String> {
-        let letterbox = self.preprocess(image)?;
-        self.run(&letterbox, params)
+        let mut arena = self
+            .single
+            .take()
+            .expect("the one-frame arena is made at load");
+        let result = self
+            .contract
+            .preprocess(image, arena.frame_mut(0))
+            .and_then(|letterbox| self.run_frames(&arena, &[(letterbox, *params)]));
+        self.single = Some(arena);
+        result?.pop().expect("one result per frame")
     }
 }
 

@@ -15,7 +15,7 @@ from gi.repository import Gst  # noqa: E402
 Gst.init(None)
 image, model = sys.argv[1], sys.argv[2]
 pipeline = Gst.parse_launch(
-    f'filesrc location="{image}" ! jpegdec ! videoconvert ! rtmopose model="{model}" ! '
+    f'filesrc location="{image}" ! jpegdec ! videoconvert ! rtmopose model-file="{model}" ! '
     "bytetrack ! posemetaexport ! appsink name=sink emit-signals=false sync=false"
 )
 sink = pipeline.get_by_name("sink")

@@ -8,7 +8,7 @@
 //! elements see every track on every frame. Track ids start at 1 for each element instance.
 //!
 //! ```text
-//! ... ! rtmopose model=pose.onnx score-threshold=0.1 ! bytetrack ! eventsink ...
+//! ... ! rtmopose model-file=pose.onnx score-threshold=0.1 ! bytetrack ! eventsink ...
 //! ```
 //! (`score-threshold=0.1` lets ByteTrack's second association see low-score detections.)
 

@@ -15,7 +15,7 @@
 //! ```
 //!
 //! ```text
-//! gst-launch-1.0 ... ! rtmopose model=pose.onnx ! eventsink stream=cam0 frames-location=frames.jsonl
+//! gst-launch-1.0 ... ! rtmopose model-file=pose.onnx ! eventsink stream=cam0 frames-location=frames.jsonl
 //! gst-launch-1.0 ... ! stgcnclassify ... ! eventsink labels=falling event-type=fall min-frames=5 \
 //!     location=events.jsonl mqtt-url=mqtt://127.0.0.1 spool-dir=/var/spool/recognizer/cam0
 //! ```

@@ -1,18 +1,18 @@
 use std::{
+    collections::VecDeque,
     path::PathBuf,
-    sync::{LazyLock, Mutex},
-    time::Duration,
+    sync::{Condvar, LazyLock, Mutex, atomic::Ordering},
+    time::{Duration, Instant},
 };
 
 use gst::{glib, prelude::*, subclass::prelude::*};
-use gst_base::subclass::prelude::*;
 use recognizer_core::pose::{DecodeParams, PoseDetection};
 use recognizer_meta::{Keypoint, NUM_KEYPOINTS, Person, PoseMeta, PoseMetaFlags};
 
 use crate::{
-    onnx::{Device, SessionRequest},
-    pose_group::{self, GroupConfig},
-    pose_model::{Contract, ModelFormat, PoseModel},
+    onnx::Device,
+    pose_engine::{self, EngineConfig, Member, Pending},
+    pose_model::ModelFormat,
     video,
 };
 
@@ -29,14 +29,18 @@ const DEFAULT_NMS_THRESHOLD: f32 = 0.65;
 const DEFAULT_MAX_PERSONS: u32 = 20;
 const DEFAULT_INTERVAL: u32 = 1;
 const DEFAULT_THREADS: u32 = 0;
-const DEFAULT_MODEL_FORMAT: &str = "auto";
+const DEFAULT_MODEL_FORMAT: ModelFormat = ModelFormat::Auto;
 const DEFAULT_SESSION_GROUP: &str = "";
 const DEFAULT_MAX_BATCH: u32 = 8;
 const DEFAULT_BATCH_TIMEOUT_US: u32 = 10_000;
 
+/// Frames between the streaming thread and the output thread: one being inferred, one prepared
+/// while it runs, one more so that neither thread waits on the other's jitter.
+const MAX_IN_FLIGHT: usize = 3;
+
 #[derive(Debug, Clone)]
 struct Settings {
-    model: Option<PathBuf>,
+    model_file: Option<PathBuf>,
     /// As set; parsed (and rejected with an element error) at start.
     device: String,
     fallback_to_cpu: bool,
@@ -45,7 +49,7 @@ struct Settings {
     max_persons: u32,
     interval: u32,
     threads: u32,
-    model_format: String,
+    model_format: ModelFormat,
     session_group: String,
     max_batch: u32,
     batch_timeout_us: u32,
@@ -54,7 +58,7 @@ struct Settings {
 impl Default for Settings {
     fn default() -> Self {
         Self {
-            model: None,
+            model_file: None,
             device: crate::onnx::DEFAULT_DEVICE.to_string(),
             fallback_to_cpu: crate::onnx::DEFAULT_FALLBACK_TO_CPU,
             score_threshold: DEFAULT_SCORE_THRESHOLD,
@@ -62,7 +66,7 @@ impl Default for Settings {
             max_persons: DEFAULT_MAX_PERSONS,
             interval: DEFAULT_INTERVAL,
             threads: DEFAULT_THREADS,
-            model_format: DEFAULT_MODEL_FORMAT.to_string(),
+            model_format: DEFAULT_MODEL_FORMAT,
             session_group: DEFAULT_SESSION_GROUP.to_string(),
             max_batch: DEFAULT_MAX_BATCH,
             batch_timeout_us: DEFAULT_BATCH_TIMEOUT_US,
@@ -70,67 +74,86 @@ impl Default for Settings {
     }
 }
 
-/// Where this element's frames run.
-enum Inference {
-    /// Its own session.
-    Own(PoseModel),
-    /// A session shared with the other elements of its `session-group`; `input` is this
-    /// element's tensor, lent to the group's worker while a frame runs.
-    Shared {
-        member: pose_group::Member,
-        input: Vec<f32>,
-    },
-}
-
-impl Inference {
-    fn contract(&self) -> &Contract {
-        match self {
-            Self::Own(model) => &model.contract,
-            Self::Shared { member, .. } => member.contract(),
-        }
-    }
-
-    /// Persons in the frame, and how many frames ran in the same call (1 = alone).
-    fn detect(
-        &mut self,
-        image: &recognizer_core::pose::Image<'_>,
-        params: &DecodeParams,
-    ) -> Result<(Vec<PoseDetection>, usize), String> {
-        match self {
-            Self::Own(model) => model.detect(image, params).map(|d| (d, 1)),
-            Self::Shared { member, input } => {
-                let contract = member.contract();
-                input.resize(contract.input_len(), 0.0);
-                let letterbox = contract.preprocess(image, input)?;
-                let reply = member.infer(std::mem::take(input), letterbox, *params);
-                *input = reply.input;
-                reply.result.map(|d| (d, reply.batch_size))
-            }
-        }
-    }
-}
-
-/// Runtime state, created in `start()` and dropped in `stop()`.
+/// State of the streaming (input) side, created at start and dropped at stop.
 struct State {
-    model: Inference,
+    member: Member,
     info: Option<gst_video::VideoInfo>,
-    /// Frames seen since start, to apply `interval`.
+    /// Frames seen since start or the last flush, to apply `interval`.
     frame_count: u64,
+}
+
+/// What the output thread does with a frame.
+enum Work {
+    /// Not to be inferred (`interval`).
+    Skipped,
+    /// Submitted to the engine; with the time its preparation took.
+    Pending(Pending, Duration),
+    /// It could not be prepared: passes without pose metadata.
+    Failed(String),
+}
+
+enum Item {
+    Frame {
+        buffer: gst::Buffer,
+        index: u64,
+        work: Work,
+    },
+    /// A serialized event, kept in order with the frames.
+    Event(gst::Event),
+}
+
+/// The frames and events between the streaming thread and the output task.
+struct Pipe {
+    items: VecDeque<Item>,
+    /// The output task holds an item it took and has not pushed yet.
+    busy: bool,
+    flushing: bool,
+    /// The last result of pushing downstream, returned upstream by the next chain call.
+    flow: Result<gst::FlowSuccess, gst::FlowError>,
+}
+
+impl Default for Pipe {
+    fn default() -> Self {
+        Self {
+            items: VecDeque::new(),
+            busy: false,
+            flushing: true,
+            flow: Ok(gst::FlowSuccess::Ok),
+        }
+    }
+}
+
+impl Pipe {
+    fn frames(&self) -> usize {
+        self.items
+            .iter()
+            .filter(|i| matches!(i, Item::Frame { .. }))
+            .count()
+    }
 }
 
 /// Read-only figures that outlive a run, so that applications can read them after EOS.
 #[derive(Default)]
 struct Stats {
     execution_provider: Option<String>,
+    io_binding: bool,
+    pinned_memory: bool,
     frame_errors: u64,
     inferences: u64,
     batched_frames: u64,
+    frames_skipped: u64,
+    preprocess_ns: u64,
+    /// From a frame's submission to its answer (queueing and the call).
+    inference_wait_ns: u64,
 }
 
-#[derive(Default)]
 pub struct RtmoPose {
+    sinkpad: gst::Pad,
+    srcpad: gst::Pad,
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
+    pipe: Mutex<Pipe>,
+    pipe_changed: Condvar,
     stats: Mutex<Stats>,
 }
 
@@ -138,23 +161,87 @@ pub struct RtmoPose {
 impl ObjectSubclass for RtmoPose {
     const NAME: &'static str = "GstRtmoPose";
     type Type = super::RtmoPose;
-    type ParentType = gst_base::BaseTransform;
+    type ParentType = gst::Element;
+
+    fn with_class(klass: &Self::Class) -> Self {
+        let sinkpad = gst::Pad::builder_from_template(&klass.pad_template("sink").unwrap())
+            .chain_function(|pad, parent, buffer| {
+                RtmoPose::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::FlowError::Error),
+                    |imp| imp.sink_chain(pad, buffer),
+                )
+            })
+            .event_function(|pad, parent, event| {
+                RtmoPose::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.sink_event(pad, event),
+                )
+            })
+            .query_function(|pad, parent, query| {
+                RtmoPose::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.sink_query(pad, query),
+                )
+            })
+            .activatemode_function(|_pad, parent, _mode, active| {
+                RtmoPose::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::loggable_error!(CAT, "panic in sink pad activation")),
+                    |imp| {
+                        if !active {
+                            imp.set_flushing();
+                        }
+                        Ok(())
+                    },
+                )
+            })
+            .flags(gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION)
+            .build();
+        let srcpad = gst::Pad::builder_from_template(&klass.pad_template("src").unwrap())
+            .activatemode_function(|pad, parent, mode, active| {
+                RtmoPose::catch_panic_pad_function(
+                    parent,
+                    || Err(gst::loggable_error!(CAT, "panic in src pad activation")),
+                    |imp| imp.src_activatemode(pad, mode, active),
+                )
+            })
+            .flags(gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION)
+            .build();
+        Self {
+            sinkpad,
+            srcpad,
+            settings: Mutex::new(Settings::default()),
+            state: Mutex::new(None),
+            pipe: Mutex::new(Pipe::default()),
+            pipe_changed: Condvar::new(),
+            stats: Mutex::new(Stats::default()),
+        }
+    }
 }
 
 impl ObjectImpl for RtmoPose {
+    fn constructed(&self) {
+        self.parent_constructed();
+        let obj = self.obj();
+        obj.add_pad(&self.sinkpad).unwrap();
+        obj.add_pad(&self.srcpad).unwrap();
+    }
+
     fn properties() -> &'static [glib::ParamSpec] {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let mut properties = crate::onnx::inference_properties(DEFAULT_THREADS);
             properties.extend([
-                glib::ParamSpecString::builder("model")
-                    .nick("Model")
+                glib::ParamSpecString::builder("model-file")
+                    .nick("Model file")
                     .blurb("Path of the pose model (.onnx): an RTMO export or a raw YOLO-pose export")
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecString::builder("model-format")
+                glib::ParamSpecEnum::builder_with_default("model-format", DEFAULT_MODEL_FORMAT)
                     .nick("Model format")
-                    .blurb("Output contract of the model: auto (from its outputs), rtmo or yolo-pose")
-                    .default_value(Some(DEFAULT_MODEL_FORMAT))
+                    .blurb("Output contract of the model")
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecFloat::builder("score-threshold")
@@ -203,8 +290,8 @@ impl ObjectImpl for RtmoPose {
                     .default_value(DEFAULT_MAX_BATCH)
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecUInt::builder("batch-timeout")
-                    .nick("Batch timeout")
+                glib::ParamSpecUInt::builder("batch-timeout-us")
+                    .nick("Batch timeout (µs)")
                     .blurb("With session-group: microseconds a frame waits for frames of the group's other streams before its call starts (it never waits once every running stream has a frame queued)")
                     .maximum(10_000_000)
                     .default_value(DEFAULT_BATCH_TIMEOUT_US)
@@ -230,6 +317,11 @@ impl ObjectImpl for RtmoPose {
                     .blurb("Frames that ran in one call together with frames of other streams of the session-group, since start")
                     .read_only()
                     .build(),
+                glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
+                    .nick("Statistics")
+                    .blurb("recognizer/rtmopose-stats: frames, inferences, frames-skipped, frame-errors, batched-frames, preprocess-ns and inference-wait-ns (totals since start), execution-provider, io-binding, pinned-memory; and of the element's engine (shared by its session-group): engine-calls, engine-frames, engine-call-ns")
+                    .read_only()
+                    .build(),
             ]);
             properties
         });
@@ -239,23 +331,14 @@ impl ObjectImpl for RtmoPose {
     fn set_property(&self, _id: usize, value: &glib::Value, pspec: &glib::ParamSpec) {
         let mut settings = self.settings.lock().unwrap();
         match pspec.name() {
-            "model" => {
-                settings.model = value
+            "model-file" => {
+                settings.model_file = value
                     .get::<Option<String>>()
                     .unwrap()
                     .filter(|s| !s.is_empty())
                     .map(PathBuf::from)
             }
-            "model-format" => {
-                let s = value
-                    .get::<Option<String>>()
-                    .unwrap()
-                    .unwrap_or_else(|| DEFAULT_MODEL_FORMAT.into());
-                if let Err(e) = s.parse::<ModelFormat>() {
-                    gst::error!(CAT, imp = self, "{e}; the element will refuse to start");
-                }
-                settings.model_format = s;
-            }
+            "model-format" => settings.model_format = value.get().unwrap(),
             "device" => {
                 let s = value
                     .get::<Option<String>>()
@@ -276,16 +359,17 @@ impl ObjectImpl for RtmoPose {
                 settings.session_group = value.get::<Option<String>>().unwrap().unwrap_or_default()
             }
             "max-batch" => settings.max_batch = value.get().unwrap(),
-            "batch-timeout" => settings.batch_timeout_us = value.get().unwrap(),
+            "batch-timeout-us" => settings.batch_timeout_us = value.get().unwrap(),
             _ => unimplemented!(),
         }
+        gst::debug!(CAT, imp = self, "{} set", pspec.name());
     }
 
     fn property(&self, _id: usize, pspec: &glib::ParamSpec) -> glib::Value {
         let settings = self.settings.lock().unwrap();
         match pspec.name() {
-            "model" => settings
-                .model
+            "model-file" => settings
+                .model_file
                 .as_ref()
                 .map(|p| p.display().to_string())
                 .to_value(),
@@ -299,7 +383,7 @@ impl ObjectImpl for RtmoPose {
             "threads" => settings.threads.to_value(),
             "session-group" => settings.session_group.to_value(),
             "max-batch" => settings.max_batch.to_value(),
-            "batch-timeout" => settings.batch_timeout_us.to_value(),
+            "batch-timeout-us" => settings.batch_timeout_us.to_value(),
             "execution-provider" => self
                 .stats
                 .lock()
@@ -311,6 +395,7 @@ impl ObjectImpl for RtmoPose {
             "frame-errors" => self.stats.lock().unwrap().frame_errors.to_value(),
             "inferences" => self.stats.lock().unwrap().inferences.to_value(),
             "batched-frames" => self.stats.lock().unwrap().batched_frames.to_value(),
+            "stats" => self.stats_structure().to_value(),
             _ => unimplemented!(),
         }
     }
@@ -340,80 +425,59 @@ impl ElementImpl for RtmoPose {
         });
         PAD_TEMPLATES.as_ref()
     }
+
+    fn change_state(
+        &self,
+        transition: gst::StateChange,
+    ) -> Result<gst::StateChangeSuccess, gst::StateChangeError> {
+        if transition == gst::StateChange::ReadyToPaused {
+            self.start().map_err(|e| {
+                self.post_error_message(e);
+                gst::StateChangeError
+            })?;
+        }
+        let result = self.parent_change_state(transition);
+        if transition == gst::StateChange::PausedToReady || result.is_err() {
+            self.stop();
+        }
+        result
+    }
 }
 
-impl BaseTransformImpl for RtmoPose {
-    const MODE: gst_base::subclass::BaseTransformMode =
-        gst_base::subclass::BaseTransformMode::AlwaysInPlace;
-    // Metadata is added to every buffer, so the buffer must be writable even with equal caps.
-    const PASSTHROUGH_ON_SAME_CAPS: bool = false;
-    const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
-
+impl RtmoPose {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        let Some(model_path) = settings.model.as_ref() else {
+        let Some(model_path) = settings.model_file.as_ref() else {
             return Err(gst::error_msg!(
                 gst::ResourceError::NotFound,
-                ("No model set: the 'model' property must name a pose model (.onnx)")
+                ("No model set: the 'model-file' property must name a pose model (.onnx)")
             ));
         };
         let device: Device = settings
             .device
             .parse()
             .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?;
-        let format: ModelFormat = settings
-            .model_format
-            .parse()
-            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?;
-        let request = SessionRequest {
-            model: model_path,
+        let config = EngineConfig {
+            model: std::fs::canonicalize(model_path).unwrap_or_else(|_| model_path.clone()),
             device,
             fallback_to_cpu: settings.fallback_to_cpu,
             threads: settings.threads as usize,
+            format: settings.model_format,
+            max_batch: settings.max_batch as usize,
+            batch_timeout: Duration::from_micros(settings.batch_timeout_us.into()),
         };
-        let (model, execution_provider, fallback_reason) = if settings.session_group.is_empty() {
-            let model = PoseModel::load(&request, format)
-                .map_err(|e| crate::onnx::model_load_error(model_path, &e))?;
-            let (provider, reason) = (model.execution_provider, model.fallback_reason.clone());
-            (Inference::Own(model), provider, reason)
+        let member = if settings.session_group.is_empty() {
+            pose_engine::start_private(config)
         } else {
-            let config = GroupConfig {
-                model: std::fs::canonicalize(model_path).unwrap_or_else(|_| model_path.clone()),
-                device,
-                fallback_to_cpu: settings.fallback_to_cpu,
-                threads: settings.threads as usize,
-                format,
-                max_batch: settings.max_batch as usize,
-                batch_timeout: Duration::from_micros(settings.batch_timeout_us.into()),
-            };
-            let member =
-                pose_group::join(&settings.session_group, config).map_err(|e| match e {
-                    pose_group::JoinError::Mismatch(e) => {
-                        gst::error_msg!(gst::ResourceError::Settings, ("{}", e))
-                    }
-                    pose_group::JoinError::Load(e) => crate::onnx::model_load_error(model_path, &e),
-                })?;
-            gst::info!(
-                CAT,
-                imp = self,
-                "in session-group '{}' with {} element(s)",
-                member.group_name(),
-                member.members()
-            );
-            let (provider, reason) = (
-                member.execution_provider(),
-                member.fallback_reason().map(str::to_string),
-            );
-            (
-                Inference::Shared {
-                    member,
-                    input: Vec::new(),
-                },
-                provider,
-                reason,
-            )
-        };
-        if let Some(reason) = &fallback_reason {
+            pose_engine::join(&settings.session_group, config)
+        }
+        .map_err(|e| match e {
+            pose_engine::JoinError::Mismatch(e) => {
+                gst::error_msg!(gst::ResourceError::Settings, ("{}", e))
+            }
+            pose_engine::JoinError::Load(e) => crate::onnx::model_load_error(model_path, &e),
+        })?;
+        if let Some(reason) = member.fallback_reason() {
             gst::warning!(
                 CAT,
                 imp = self,
@@ -425,11 +489,21 @@ impl BaseTransformImpl for RtmoPose {
                 ("Falling back to the CPU: {}", reason)
             );
         }
-        let contract = model.contract();
+        if let Some(reason) = member.binding_error() {
+            gst::info!(
+                CAT,
+                imp = self,
+                "not using ONNX Runtime's IO binding: {reason}"
+            );
+        }
+        if let Some(reason) = member.unpinned_reason() {
+            gst::info!(CAT, imp = self, "inputs in plain host memory: {reason}");
+        }
+        let contract = member.contract();
         gst::info!(
             CAT,
             imp = self,
-            "loaded {} ({} contract, input {}x{}{}) on {}",
+            "loaded {} ({} contract, input {}x{}{}) on {}{}, up to {} frame(s) per call",
             model_path.display(),
             contract.format,
             contract.input_width,
@@ -439,53 +513,100 @@ impl BaseTransformImpl for RtmoPose {
             } else {
                 ""
             },
-            execution_provider
+            member.execution_provider(),
+            match member.group_name() {
+                Some(group) => format!(
+                    " in session-group '{group}' with {} element(s)",
+                    member.members()
+                ),
+                None => String::new(),
+            },
+            member.max_batch()
         );
         *self.stats.lock().unwrap() = Stats {
-            execution_provider: Some(execution_provider.to_string()),
-            frame_errors: 0,
-            inferences: 0,
-            batched_frames: 0,
+            execution_provider: Some(member.execution_provider().to_string()),
+            io_binding: member.binding_error().is_none(),
+            pinned_memory: member.execution_provider() == crate::onnx::CUDA_EXECUTION_PROVIDER
+                && member.unpinned_reason().is_none(),
+            ..Stats::default()
         };
         *self.state.lock().unwrap() = Some(State {
-            model,
+            member,
             info: None,
             frame_count: 0,
         });
         Ok(())
     }
 
-    fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        *self.state.lock().unwrap() = None;
-        Ok(())
-    }
-
-    fn sink_event(&self, event: gst::Event) -> bool {
-        // A stream at its end sends no more frames: the rest of its session-group must not wait
-        // for it. Its next frame (after a flushing seek) makes it active again.
-        if let gst::EventView::Eos(_) = event.view()
-            && let Some(State {
-                model: Inference::Shared { member, .. },
-                ..
-            }) = self.state.lock().unwrap().as_ref()
-        {
-            member.set_active(false);
+    fn stop(&self) {
+        self.set_flushing();
+        *self.pipe.lock().unwrap() = Pipe::default();
+        if self.state.lock().unwrap().take().is_some() {
+            gst::info!(CAT, imp = self, "stopped");
         }
-        self.parent_sink_event(event)
     }
 
-    fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
-        let info = gst_video::VideoInfo::from_caps(incaps)
-            .map_err(|_| gst::loggable_error!(CAT, "invalid video caps {incaps}"))?;
-        let mut state = self.state.lock().unwrap();
-        let state = state
-            .as_mut()
-            .ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
-        state.info = Some(info);
-        Ok(())
+    fn set_flushing(&self) {
+        self.pipe.lock().unwrap().flushing = true;
+        self.pipe_changed.notify_all();
     }
 
-    fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
+    fn stats_structure(&self) -> gst::Structure {
+        let stats = self.stats.lock().unwrap();
+        let mut s = gst::Structure::builder("recognizer/rtmopose-stats")
+            .field(
+                "execution-provider",
+                stats.execution_provider.clone().unwrap_or_default(),
+            )
+            .field("io-binding", stats.io_binding)
+            .field("pinned-memory", stats.pinned_memory)
+            .field(
+                "frames",
+                stats.inferences + stats.frames_skipped + stats.frame_errors,
+            )
+            .field("inferences", stats.inferences)
+            .field("frames-skipped", stats.frames_skipped)
+            .field("frame-errors", stats.frame_errors)
+            .field("batched-frames", stats.batched_frames)
+            .field("preprocess-ns", stats.preprocess_ns)
+            .field("inference-wait-ns", stats.inference_wait_ns)
+            .build();
+        drop(stats);
+        if let Some(state) = self.state.lock().unwrap().as_ref() {
+            let engine = state.member.stats();
+            s.set("engine-calls", engine.calls.load(Ordering::Relaxed));
+            s.set("engine-frames", engine.frames.load(Ordering::Relaxed));
+            s.set("engine-call-ns", engine.call_ns.load(Ordering::Relaxed));
+        }
+        s
+    }
+
+    /// Letterboxes the frame into a slot of the engine and submits it.
+    fn prepare(
+        state: &State,
+        buffer: &gst::BufferRef,
+        params: DecodeParams,
+    ) -> Result<(Pending, Duration), String> {
+        let started = Instant::now();
+        let info = state
+            .info
+            .as_ref()
+            .ok_or_else(|| "a buffer arrived before caps".to_string())?;
+        let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(buffer, info)
+            .map_err(|_| "could not map the frame for reading".to_string())?;
+        let image = video::image(&frame)
+            .ok_or_else(|| format!("unsupported format {:?}", info.format()))?;
+        let mut slot = state.member.claim()?;
+        let letterbox = state.member.contract().preprocess(&image, slot.tensor())?;
+        Ok((slot.submit(letterbox, params), started.elapsed()))
+    }
+
+    fn sink_chain(
+        &self,
+        _pad: &gst::Pad,
+        buffer: gst::Buffer,
+    ) -> Result<gst::FlowSuccess, gst::FlowError> {
+        self.pipe.lock().unwrap().flow?;
         let (interval, params) = {
             let s = self.settings.lock().unwrap();
             (
@@ -497,61 +618,293 @@ impl BaseTransformImpl for RtmoPose {
                 },
             )
         };
-        let mut state_guard = self.state.lock().unwrap();
-        let Some(state) = state_guard.as_mut() else {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("Not started"));
-            return Err(gst::FlowError::NotNegotiated);
+        let (index, work) = {
+            let mut state = self.state.lock().unwrap();
+            let Some(state) = state.as_mut() else {
+                gst::element_imp_error!(self, gst::CoreError::Negotiation, ("Not started"));
+                return Err(gst::FlowError::Error);
+            };
+            let index = state.frame_count;
+            state.frame_count += 1;
+            let work = if index % interval != 0 {
+                Work::Skipped
+            } else {
+                match Self::prepare(state, &buffer, params) {
+                    Ok((pending, took)) => Work::Pending(pending, took),
+                    Err(e) => Work::Failed(e),
+                }
+            };
+            (index, work)
         };
-        let frame_index = state.frame_count;
-        state.frame_count += 1;
-        if frame_index % interval != 0 {
-            return Ok(gst::FlowSuccess::Ok);
+        gst::trace!(CAT, imp = self, "frame {index} queued");
+        let mut pipe = self.pipe.lock().unwrap();
+        while !pipe.flushing && pipe.frames() >= MAX_IN_FLIGHT {
+            pipe = self.pipe_changed.wait(pipe).unwrap();
         }
-        let Some(info) = state.info.as_ref() else {
-            gst::element_imp_error!(self, gst::CoreError::Negotiation, ("Buffer before caps"));
-            return Err(gst::FlowError::NotNegotiated);
+        if pipe.flushing {
+            return Err(gst::FlowError::Flushing);
+        }
+        pipe.items.push_back(Item::Frame {
+            buffer,
+            index,
+            work,
+        });
+        self.pipe_changed.notify_all();
+        pipe.flow
+    }
+
+    /// Queues a serialized event behind the frames before it.
+    fn queue_event(&self, event: gst::Event) -> bool {
+        let mut pipe = self.pipe.lock().unwrap();
+        if pipe.flushing {
+            return false;
+        }
+        pipe.items.push_back(Item::Event(event));
+        self.pipe_changed.notify_all();
+        true
+    }
+
+    fn sink_event(&self, pad: &gst::Pad, event: gst::Event) -> bool {
+        gst::log!(CAT, obj = pad, "event {:?}", event.type_());
+        match event.view() {
+            gst::EventView::FlushStart(_) => {
+                self.set_flushing();
+                let forwarded = self.srcpad.push_event(event);
+                let _ = self.srcpad.pause_task();
+                forwarded
+            }
+            gst::EventView::FlushStop(_) => {
+                {
+                    let mut pipe = self.pipe.lock().unwrap();
+                    pipe.items.clear();
+                    pipe.flushing = false;
+                    pipe.flow = Ok(gst::FlowSuccess::Ok);
+                }
+                // Frames after a flush are a new sequence: `interval` counts from its first.
+                if let Some(state) = self.state.lock().unwrap().as_mut() {
+                    state.frame_count = 0;
+                }
+                let forwarded = self.srcpad.push_event(event);
+                self.start_task();
+                forwarded
+            }
+            gst::EventView::Caps(caps) => {
+                let caps = caps.caps();
+                let info = match gst_video::VideoInfo::from_caps(caps) {
+                    Ok(info) => info,
+                    Err(_) => {
+                        gst::element_imp_error!(
+                            self,
+                            gst::CoreError::Negotiation,
+                            ("Invalid video caps {}", caps)
+                        );
+                        return false;
+                    }
+                };
+                gst::debug!(CAT, imp = self, "caps {caps}");
+                if let Some(state) = self.state.lock().unwrap().as_mut() {
+                    state.info = Some(info);
+                }
+                self.queue_event(event)
+            }
+            gst::EventView::Eos(_) => {
+                // A stream at its end sends no more frames: the rest of its session-group must
+                // not wait for it. Its next frame (after a flushing seek) makes it active again.
+                if let Some(state) = self.state.lock().unwrap().as_ref() {
+                    state.member.set_active(false);
+                }
+                self.queue_event(event)
+            }
+            _ if event.is_serialized() => self.queue_event(event),
+            _ => self.srcpad.push_event(event),
+        }
+    }
+
+    fn sink_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+        if let gst::QueryViewMut::AcceptCaps(q) = query.view_mut() {
+            // Name the element and the formats when a producer offers something else, rather than
+            // leaving it to an anonymous not-negotiated further up.
+            let caps = q.caps_owned();
+            if !caps.can_intersect(&pad.pad_template_caps()) {
+                gst::element_imp_error!(
+                    self,
+                    gst::CoreError::Negotiation,
+                    ("rtmopose cannot read {caps}"),
+                    ["it reads video/x-raw in these formats: {}", format_names()]
+                );
+                q.set_result(false);
+                return true;
+            }
+        }
+        if query.is_serialized() {
+            // Answered once everything before it has gone downstream, as a queue would.
+            let mut pipe = self.pipe.lock().unwrap();
+            while !pipe.flushing && (!pipe.items.is_empty() || pipe.busy) {
+                pipe = self.pipe_changed.wait(pipe).unwrap();
+            }
+            if pipe.flushing {
+                return false;
+            }
+        }
+        gst::Pad::query_default(pad, Some(&*self.obj()), query)
+    }
+
+    fn start_task(&self) {
+        let element = self.obj().clone();
+        if let Err(e) = self.srcpad.start_task(move || element.imp().output_loop()) {
+            gst::element_imp_error!(
+                self,
+                gst::CoreError::Thread,
+                ("Could not start the output thread: {}", e)
+            );
+        }
+    }
+
+    fn src_activatemode(
+        &self,
+        pad: &gst::Pad,
+        mode: gst::PadMode,
+        active: bool,
+    ) -> Result<(), gst::LoggableError> {
+        if mode != gst::PadMode::Push {
+            return Err(gst::loggable_error!(CAT, "only push mode is supported"));
+        }
+        if active {
+            {
+                let mut pipe = self.pipe.lock().unwrap();
+                pipe.flushing = false;
+                pipe.flow = Ok(gst::FlowSuccess::Ok);
+            }
+            self.start_task();
+        } else {
+            self.set_flushing();
+            pad.stop_task()
+                .map_err(|e| gst::loggable_error!(CAT, "could not stop the output thread: {e}"))?;
+        }
+        Ok(())
+    }
+
+    /// The output task: takes the next frame or event, waits for the frame's persons, attaches
+    /// them and pushes it downstream.
+    fn output_loop(&self) {
+        let item = {
+            let mut pipe = self.pipe.lock().unwrap();
+            loop {
+                if pipe.flushing {
+                    drop(pipe);
+                    let _ = self.srcpad.pause_task();
+                    return;
+                }
+                if let Some(item) = pipe.items.pop_front() {
+                    pipe.busy = true;
+                    break item;
+                }
+                pipe = self.pipe_changed.wait(pipe).unwrap();
+            }
         };
-        let result = {
-            let frame = gst_video::VideoFrameRef::from_buffer_ref_readable(&*buf, info)
-                .map_err(|_| "could not map the frame for reading".to_string());
-            frame.and_then(|frame| match video::image(&frame) {
-                Some(image) => state.model.detect(&image, &params),
-                None => Err(format!("unsupported format {:?}", info.format())),
-            })
+        self.pipe_changed.notify_all();
+        let flow = match item {
+            Item::Frame {
+                mut buffer,
+                index,
+                work,
+            } => {
+                self.finish_frame(buffer.make_mut(), index, work);
+                self.srcpad.push(buffer)
+            }
+            Item::Event(event) => {
+                let type_ = event.type_();
+                if !self.srcpad.push_event(event) {
+                    // A refused event is no reason to stop streaming (queue does the same).
+                    gst::debug!(CAT, imp = self, "downstream refused {type_:?}");
+                }
+                Ok(gst::FlowSuccess::Ok)
+            }
         };
-        drop(state_guard);
-        match result {
-            Ok((detections, batch_size)) => {
+        let mut pipe = self.pipe.lock().unwrap();
+        pipe.busy = false;
+        if let Err(err) = flow {
+            pipe.flow = Err(err);
+            drop(pipe);
+            self.pipe_changed.notify_all();
+            gst::debug!(CAT, imp = self, "pausing the output thread: {err:?}");
+            if err != gst::FlowError::Flushing && err != gst::FlowError::Eos {
+                gst::element_imp_error!(
+                    self,
+                    gst::StreamError::Failed,
+                    ("Internal data stream error."),
+                    ["streaming stopped, reason {err:?}"]
+                );
+            }
+            let _ = self.srcpad.pause_task();
+            return;
+        }
+        drop(pipe);
+        self.pipe_changed.notify_all();
+    }
+
+    fn finish_frame(&self, buffer: &mut gst::BufferRef, index: u64, work: Work) {
+        let (pending, preprocess) = match work {
+            Work::Skipped => {
+                self.stats.lock().unwrap().frames_skipped += 1;
+                gst::trace!(CAT, imp = self, "frame {index}: skipped (interval)");
+                return;
+            }
+            Work::Failed(e) => {
+                self.count_error(index, &e);
+                return;
+            }
+            Work::Pending(pending, took) => (pending, took),
+        };
+        let waited = Instant::now();
+        let reply = pending.wait();
+        let waited = waited.elapsed();
+        match reply.result {
+            Ok(detections) => {
                 let persons: Vec<Person> = detections.iter().map(to_person).collect();
-                PoseMeta::add_or_replace(buf, &persons, PoseMetaFlags::INFERRED);
+                PoseMeta::add_or_replace(buffer, &persons, PoseMetaFlags::INFERRED);
                 let mut stats = self.stats.lock().unwrap();
                 stats.inferences += 1;
-                if batch_size > 1 {
+                stats.preprocess_ns += preprocess.as_nanos() as u64;
+                stats.inference_wait_ns += waited.as_nanos() as u64;
+                if reply.shared {
                     stats.batched_frames += 1;
                 }
                 drop(stats);
                 gst::trace!(
                     CAT,
                     imp = self,
-                    "frame {frame_index}: {} persons",
-                    persons.len()
+                    "frame {index}: {} persons (call of {} frame(s), {:?})",
+                    persons.len(),
+                    reply.batch_size,
+                    reply.call_time
                 );
             }
-            Err(e) => {
-                let errors = {
-                    let mut stats = self.stats.lock().unwrap();
-                    stats.frame_errors += 1;
-                    stats.frame_errors
-                };
-                gst::warning!(
-                    CAT,
-                    imp = self,
-                    "frame {frame_index} passes without pose metadata ({errors} so far): {e}"
-                );
-            }
+            Err(e) => self.count_error(index, &e),
         }
-        Ok(gst::FlowSuccess::Ok)
     }
+
+    fn count_error(&self, index: u64, error: &str) {
+        let errors = {
+            let mut stats = self.stats.lock().unwrap();
+            stats.frame_errors += 1;
+            stats.frame_errors
+        };
+        gst::warning!(
+            CAT,
+            imp = self,
+            "frame {index} passes without pose metadata ({errors} so far): {error}"
+        );
+    }
+}
+
+/// The formats of the sink template, for error messages.
+fn format_names() -> String {
+    video::INPUT_FORMATS
+        .iter()
+        .map(|f| f.to_str().as_str())
+        .collect::<Vec<_>>()
+        .join(", ")
 }
 
 fn to_person(d: &PoseDetection) -> Person {

@@ -7,11 +7,11 @@
 //!
 //! ```text
 //! gst-launch-1.0 filesrc location=clip.mp4 ! decodebin ! videoconvert ! \
-//!     rtmopose model=rtmo-s.onnx ! fakesink
+//!     rtmopose model-file=rtmo-s.onnx ! fakesink
 //! ```
 //!
 //! Elements of one process that name the same `session-group` share one model session (see
-//! `crate::pose_group`): the model is loaded once, and with a dynamic batch dimension the frames
+//! `crate::pose_engine`): the model is loaded once, and with a dynamic batch dimension the frames
 //! that several streams submit together run in one call (`max-batch`, `batch-timeout`).
 
 use gst::glib;
@@ -20,7 +20,7 @@ use gst::prelude::*;
 mod imp;
 
 glib::wrapper! {
-    pub struct RtmoPose(ObjectSubclass<imp::RtmoPose>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
+    pub struct RtmoPose(ObjectSubclass<imp::RtmoPose>) @extends gst::Element, gst::Object;
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {

@@ -7,7 +7,7 @@
 //! frame) is written into the person's metadata and carried forward on the frames between.
 //!
 //! ```text
-//! ... ! rtmopose model=pose.onnx ! bytetrack ! stgcnclassify model=fall.onnx ! eventsink ...
+//! ... ! rtmopose model-file=pose.onnx ! bytetrack ! stgcnclassify model=fall.onnx ! eventsink ...
 //! ```
 
 use gst::glib;
