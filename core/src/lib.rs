@@ -7,4 +7,5 @@ pub mod action;
 pub mod bytetrack;
 pub mod draw;
 pub mod events;
+pub mod pacing;
 pub mod pose;

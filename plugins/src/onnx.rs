@@ -101,6 +101,14 @@ fn cuda_library_dirs(ort_library: &Path) -> Vec<PathBuf> {
     dirs
 }
 
+/// A loader error with its cause (libloading's own text is only "dlopen failed").
+fn dl_error(e: &libloading::Error) -> String {
+    match std::error::Error::source(e) {
+        Some(cause) => format!("{e}: {cause}"),
+        None => e.to_string(),
+    }
+}
+
 /// Loads the CUDA runtime libraries once per process with `RTLD_GLOBAL`, so that the CUDA
 /// provider (which names them by soname) finds them without `LD_LIBRARY_PATH`. Returns the
 /// files loaded, or the required libraries that could not be loaded and why.
@@ -109,6 +117,14 @@ fn preload_cuda_libraries(ort_library: &Path) -> Result<&'static [PathBuf], Stri
     LOADED
         .get_or_init(|| {
             use libloading::os::unix::{Library, RTLD_GLOBAL, RTLD_NOW};
+            // The driver's library comes with the NVIDIA driver, never with the runtime set.
+            // SAFETY: as below.
+            if let Err(e) = unsafe { Library::open(Some("libcuda.so.1"), RTLD_NOW | RTLD_GLOBAL) } {
+                return Err(format!(
+                    "no NVIDIA driver: libcuda.so.1 could not be loaded ({}); CUDA needs an NVIDIA GPU with its driver (580 or newer for CUDA 13)",
+                    dl_error(&e)
+                ));
+            }
             let dirs = cuda_library_dirs(ort_library);
             let (mut loaded, mut missing) = (Vec::new(), Vec::new());
             for (name, optional) in CUDA_LIBRARIES {
@@ -128,7 +144,7 @@ fn preload_cuda_libraries(ort_library: &Path) -> Result<&'static [PathBuf], Stri
                             found = Some(path);
                             break;
                         }
-                        Err(e) => errors.push(e.to_string()),
+                        Err(e) => errors.push(dl_error(&e)),
                     }
                 }
                 match found {
@@ -371,7 +387,7 @@ fn build(
                 .build()
                 .error_on_failure()])
             .map_err(|e| {
-                format!("CUDA execution provider (device {id}) could not be enabled: {e}")
+                format!("CUDA execution provider (device cuda:{id}) could not be enabled: {e}")
             })?;
     }
     builder.commit_from_file(request.model).map_err(|e| err(&e))

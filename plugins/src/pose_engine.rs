@@ -217,6 +217,8 @@ pub struct Engine {
     unpinned_reason: Option<String>,
     /// Why ONNX Runtime's IO binding is not used, if it is not.
     binding_error: Option<String>,
+    /// The model's warm-up call at load.
+    first_call: Duration,
     shared: Arc<Shared>,
     worker: Option<thread::JoinHandle<()>>,
 }
@@ -309,6 +311,7 @@ impl Engine {
         let execution_provider = model.execution_provider;
         let fallback_reason = model.fallback_reason.clone();
         let binding_error = model.binding_error.clone();
+        let first_call = model.first_call;
         let worker = {
             let (shared, timeout) = (shared.clone(), config.batch_timeout);
             thread::Builder::new()
@@ -327,6 +330,7 @@ impl Engine {
             fallback_reason,
             unpinned_reason,
             binding_error,
+            first_call,
             shared,
             worker: Some(worker),
         })
@@ -468,6 +472,11 @@ impl Member {
     /// Why ONNX Runtime's IO binding is not used, if it is not.
     pub fn binding_error(&self) -> Option<&str> {
         self.engine.binding_error.as_deref()
+    }
+
+    /// How long the model's first call (one frame, at load) took.
+    pub fn first_call(&self) -> Duration {
+        self.engine.first_call
     }
 
     /// The group's name; `None` for a private engine.

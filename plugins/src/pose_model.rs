@@ -276,6 +276,9 @@ pub struct PoseModel {
     pub binding_error: Option<String>,
     /// A one-frame arena for [`Self::detect`].
     single: Option<FrameArena>,
+    /// How long the warm-up call at load took (one frame, set-up costs included): an upper
+    /// bound of a frame's inference time before any was measured.
+    pub first_call: std::time::Duration,
     /// The input's name for the C API.
     input_name: CString,
 }
@@ -336,6 +339,7 @@ impl PoseModel {
             runner: Runner::Plain,
             binding_error: None,
             single: None,
+            first_call: std::time::Duration::ZERO,
         };
         let mut warm_up = model.allocate_frames(1)?;
         warm_up.frame_mut(0).fill(0.0);
@@ -349,7 +353,9 @@ impl PoseModel {
                     binding: Box::new(binding),
                     output_memory,
                 };
+                let started = std::time::Instant::now();
                 let tried = model.run_raw(&warm_up, 1).map(drop);
+                model.first_call = started.elapsed();
                 if let Err(e) = tried {
                     model.runner = Runner::Plain;
                     model.binding_error = Some(e);
@@ -358,7 +364,9 @@ impl PoseModel {
             Err(e) => model.binding_error = Some(e),
         }
         if matches!(model.runner, Runner::Plain) {
+            let started = std::time::Instant::now();
             model.run_raw(&warm_up, 1).map(drop)?;
+            model.first_call = started.elapsed();
         }
         model.single = Some(warm_up);
         Ok(model)

@@ -9,6 +9,8 @@ use gst::{glib, prelude::*, subclass::prelude::*};
 use recognizer_core::pose::{DecodeParams, PoseDetection};
 use recognizer_meta::{Keypoint, NUM_KEYPOINTS, Person, PoseMeta, PoseMetaFlags};
 
+use recognizer_core::pacing::IntervalController;
+
 use crate::{
     onnx::Device,
     pose_engine::{self, EngineConfig, Member, Pending},
@@ -33,6 +35,9 @@ const DEFAULT_MODEL_FORMAT: ModelFormat = ModelFormat::Auto;
 const DEFAULT_SESSION_GROUP: &str = "";
 const DEFAULT_MAX_BATCH: u32 = 8;
 const DEFAULT_BATCH_TIMEOUT_US: u32 = 10_000;
+const DEFAULT_ADAPTIVE_INTERVAL: u32 = 0;
+/// Frame period assumed when neither the caps nor the timestamps tell it.
+const FALLBACK_FRAME_PERIOD: gst::ClockTime = gst::ClockTime::from_nseconds(33_333_333);
 
 /// Frames between the streaming thread and the output thread: one being inferred, one prepared
 /// while it runs, one more so that neither thread waits on the other's jitter.
@@ -53,6 +58,7 @@ struct Settings {
     session_group: String,
     max_batch: u32,
     batch_timeout_us: u32,
+    adaptive_interval: u32,
 }
 
 impl Default for Settings {
@@ -70,6 +76,7 @@ impl Default for Settings {
             session_group: DEFAULT_SESSION_GROUP.to_string(),
             max_batch: DEFAULT_MAX_BATCH,
             batch_timeout_us: DEFAULT_BATCH_TIMEOUT_US,
+            adaptive_interval: DEFAULT_ADAPTIVE_INTERVAL,
         }
     }
 }
@@ -78,16 +85,67 @@ impl Default for Settings {
 struct State {
     member: Member,
     info: Option<gst_video::VideoInfo>,
-    /// Frames seen since start or the last flush, to apply `interval`.
+    /// Frames seen since start or the last flush.
     frame_count: u64,
+    /// Frames to pass before the next inference (`interval`, adapted when behind).
+    countdown: u32,
+    pacing: IntervalController,
+    last_pts: Option<gst::ClockTime>,
+    /// Whether the stream is live (asked upstream at its first frame).
+    live: Option<bool>,
+    /// An overload warning was posted and the stream has not caught up since.
+    warned: bool,
+}
+
+impl State {
+    fn new(member: Member, settings: &Settings) -> Self {
+        Self {
+            member,
+            info: None,
+            frame_count: 0,
+            countdown: 0,
+            pacing: IntervalController::new(settings.interval, settings.adaptive_interval),
+            last_pts: None,
+            live: None,
+            warned: false,
+        }
+    }
+
+    /// A new sequence of frames (start, flush).
+    fn restart(&mut self) {
+        self.frame_count = 0;
+        self.countdown = 0;
+        self.pacing.reset();
+        self.last_pts = None;
+        self.live = None;
+        self.warned = false;
+    }
+
+    fn frame_period(&self) -> gst::ClockTime {
+        self.info
+            .as_ref()
+            .map(|info| info.fps())
+            .filter(|fps| fps.numer() > 0 && fps.denom() > 0)
+            .and_then(|fps| {
+                gst::ClockTime::SECOND.mul_div_round(fps.denom() as u64, fps.numer() as u64)
+            })
+            .unwrap_or(FALLBACK_FRAME_PERIOD)
+    }
+}
+
+/// How long a frame's preparation took.
+#[derive(Clone, Copy)]
+struct Prepared {
+    slot_wait: Duration,
+    preprocess: Duration,
 }
 
 /// What the output thread does with a frame.
 enum Work {
     /// Not to be inferred (`interval`).
     Skipped,
-    /// Submitted to the engine; with the time its preparation took.
-    Pending(Pending, Duration),
+    /// Submitted to the engine; with the time spent waiting for a slot and letterboxing.
+    Pending(Pending, Prepared),
     /// It could not be prepared: passes without pose metadata.
     Failed(String),
 }
@@ -97,6 +155,8 @@ enum Item {
         buffer: gst::Buffer,
         index: u64,
         work: Work,
+        /// When it entered the element, for the latency it reports.
+        arrived: Instant,
     },
     /// A serialized event, kept in order with the frames.
     Event(gst::Event),
@@ -142,7 +202,14 @@ struct Stats {
     inferences: u64,
     batched_frames: u64,
     frames_skipped: u64,
+    /// Frames missing from the incoming timestamps (dropped upstream, e.g. by a leaky queue).
+    frames_dropped_upstream: u64,
+    current_interval: u32,
+    /// Letterboxing and colour conversion into the engine's input memory.
     preprocess_ns: u64,
+    /// Waiting for a free slot in the engine's input memory (both arenas busy: inference is the
+    /// bottleneck).
+    slot_wait_ns: u64,
     /// From a frame's submission to its answer (queueing and the call).
     inference_wait_ns: u64,
 }
@@ -151,6 +218,8 @@ pub struct RtmoPose {
     sinkpad: gst::Pad,
     srcpad: gst::Pad,
     settings: Mutex<Settings>,
+    /// The processing latency this element reports to live pipelines (latency query).
+    latency: Mutex<gst::ClockTime>,
     state: Mutex<Option<State>>,
     pipe: Mutex<Pipe>,
     pipe_changed: Condvar,
@@ -201,6 +270,13 @@ impl ObjectSubclass for RtmoPose {
             .flags(gst::PadFlags::PROXY_CAPS | gst::PadFlags::PROXY_ALLOCATION)
             .build();
         let srcpad = gst::Pad::builder_from_template(&klass.pad_template("src").unwrap())
+            .query_function(|pad, parent, query| {
+                RtmoPose::catch_panic_pad_function(
+                    parent,
+                    || false,
+                    |imp| imp.src_query(pad, query),
+                )
+            })
             .activatemode_function(|pad, parent, mode, active| {
                 RtmoPose::catch_panic_pad_function(
                     parent,
@@ -214,6 +290,7 @@ impl ObjectSubclass for RtmoPose {
             sinkpad,
             srcpad,
             settings: Mutex::new(Settings::default()),
+            latency: Mutex::new(gst::ClockTime::ZERO),
             state: Mutex::new(None),
             pipe: Mutex::new(Pipe::default()),
             pipe_changed: Condvar::new(),
@@ -297,6 +374,28 @@ impl ObjectImpl for RtmoPose {
                     .default_value(DEFAULT_BATCH_TIMEOUT_US)
                     .mutable_ready()
                     .build(),
+                glib::ParamSpecUInt::builder("adaptive-interval")
+                    .nick("Adaptive interval")
+                    .blurb("Live streams: when frames queue up before the element (or are dropped upstream) it runs the model on fewer frames, up to every Nth, and back to 'interval' once it has caught up; frames not inferred pass marked so (bytetrack predicts them). Each change is posted on the bus (recognizer-interval). 0: off")
+                    .maximum(1000)
+                    .default_value(DEFAULT_ADAPTIVE_INTERVAL)
+                    .mutable_playing()
+                    .build(),
+                glib::ParamSpecUInt::builder("current-interval")
+                    .nick("Current interval")
+                    .blurb("The interval in use (differs from 'interval' while adaptive-interval has raised it)")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt64::builder("frames-skipped")
+                    .nick("Frames skipped")
+                    .blurb("Frames passed without inference because of interval or adaptive-interval, since start")
+                    .read_only()
+                    .build(),
+                glib::ParamSpecUInt64::builder("frames-dropped-upstream")
+                    .nick("Frames dropped upstream")
+                    .blurb("Frames missing from the incoming timestamps (dropped before the element, e.g. by a leaky queue), since start")
+                    .read_only()
+                    .build(),
                 glib::ParamSpecString::builder("execution-provider")
                     .nick("Execution provider")
                     .blurb("The ONNX Runtime execution provider in use (CPUExecutionProvider or CUDAExecutionProvider); empty before start")
@@ -319,7 +418,7 @@ impl ObjectImpl for RtmoPose {
                     .build(),
                 glib::ParamSpecBoxed::builder::<gst::Structure>("stats")
                     .nick("Statistics")
-                    .blurb("recognizer/rtmopose-stats: frames, inferences, frames-skipped, frame-errors, batched-frames, preprocess-ns and inference-wait-ns (totals since start), execution-provider, io-binding, pinned-memory; and of the element's engine (shared by its session-group): engine-calls, engine-frames, engine-call-ns")
+                    .blurb("recognizer/rtmopose-stats: frames, inferences, frames-skipped, frames-dropped-upstream, current-interval, frame-errors, batched-frames, preprocess-ns, slot-wait-ns and inference-wait-ns (totals since start), execution-provider, io-binding, pinned-memory; and of the element's engine (shared by its session-group): engine-calls, engine-frames, engine-call-ns")
                     .read_only()
                     .build(),
             ]);
@@ -360,6 +459,7 @@ impl ObjectImpl for RtmoPose {
             }
             "max-batch" => settings.max_batch = value.get().unwrap(),
             "batch-timeout-us" => settings.batch_timeout_us = value.get().unwrap(),
+            "adaptive-interval" => settings.adaptive_interval = value.get().unwrap(),
             _ => unimplemented!(),
         }
         gst::debug!(CAT, imp = self, "{} set", pspec.name());
@@ -384,6 +484,15 @@ impl ObjectImpl for RtmoPose {
             "session-group" => settings.session_group.to_value(),
             "max-batch" => settings.max_batch.to_value(),
             "batch-timeout-us" => settings.batch_timeout_us.to_value(),
+            "adaptive-interval" => settings.adaptive_interval.to_value(),
+            "current-interval" => self.stats.lock().unwrap().current_interval.to_value(),
+            "frames-skipped" => self.stats.lock().unwrap().frames_skipped.to_value(),
+            "frames-dropped-upstream" => self
+                .stats
+                .lock()
+                .unwrap()
+                .frames_dropped_upstream
+                .to_value(),
             "execution-provider" => self
                 .stats
                 .lock()
@@ -523,18 +632,19 @@ impl RtmoPose {
             },
             member.max_batch()
         );
+        // Until a frame has been timed, the model's warm-up call (set-up costs included) bounds
+        // the processing latency.
+        *self.latency.lock().unwrap() =
+            gst::ClockTime::from_nseconds(member.first_call().as_nanos() as u64 * 2);
         *self.stats.lock().unwrap() = Stats {
+            current_interval: settings.interval.max(1),
             execution_provider: Some(member.execution_provider().to_string()),
             io_binding: member.binding_error().is_none(),
             pinned_memory: member.execution_provider() == crate::onnx::CUDA_EXECUTION_PROVIDER
                 && member.unpinned_reason().is_none(),
             ..Stats::default()
         };
-        *self.state.lock().unwrap() = Some(State {
-            member,
-            info: None,
-            frame_count: 0,
-        });
+        *self.state.lock().unwrap() = Some(State::new(member, &settings));
         Ok(())
     }
 
@@ -566,9 +676,12 @@ impl RtmoPose {
             )
             .field("inferences", stats.inferences)
             .field("frames-skipped", stats.frames_skipped)
+            .field("frames-dropped-upstream", stats.frames_dropped_upstream)
+            .field("current-interval", stats.current_interval)
             .field("frame-errors", stats.frame_errors)
             .field("batched-frames", stats.batched_frames)
             .field("preprocess-ns", stats.preprocess_ns)
+            .field("slot-wait-ns", stats.slot_wait_ns)
             .field("inference-wait-ns", stats.inference_wait_ns)
             .build();
         drop(stats);
@@ -586,8 +699,7 @@ impl RtmoPose {
         state: &State,
         buffer: &gst::BufferRef,
         params: DecodeParams,
-    ) -> Result<(Pending, Duration), String> {
-        let started = Instant::now();
+    ) -> Result<(Pending, Prepared), String> {
         let info = state
             .info
             .as_ref()
@@ -596,9 +708,15 @@ impl RtmoPose {
             .map_err(|_| "could not map the frame for reading".to_string())?;
         let image = video::image(&frame)
             .ok_or_else(|| format!("unsupported format {:?}", info.format()))?;
+        let waiting = Instant::now();
         let mut slot = state.member.claim()?;
+        let claimed = Instant::now();
         let letterbox = state.member.contract().preprocess(&image, slot.tensor())?;
-        Ok((slot.submit(letterbox, params), started.elapsed()))
+        let prepared = Prepared {
+            slot_wait: claimed - waiting,
+            preprocess: claimed.elapsed(),
+        };
+        Ok((slot.submit(letterbox, params), prepared))
     }
 
     fn sink_chain(
@@ -607,10 +725,12 @@ impl RtmoPose {
         buffer: gst::Buffer,
     ) -> Result<gst::FlowSuccess, gst::FlowError> {
         self.pipe.lock().unwrap().flow?;
-        let (interval, params) = {
+        let arrived = Instant::now();
+        let (settings_interval, adaptive, params) = {
             let s = self.settings.lock().unwrap();
             (
-                s.interval.max(1) as u64,
+                s.interval.max(1),
+                s.adaptive_interval,
                 DecodeParams {
                     score_threshold: s.score_threshold,
                     nms_threshold: s.nms_threshold,
@@ -626,11 +746,15 @@ impl RtmoPose {
             };
             let index = state.frame_count;
             state.frame_count += 1;
-            let work = if index % interval != 0 {
+            state.pacing.set_limits(settings_interval, adaptive);
+            self.pace(state, buffer.pts());
+            let work = if state.countdown > 0 {
+                state.countdown -= 1;
                 Work::Skipped
             } else {
+                state.countdown = state.pacing.interval() - 1;
                 match Self::prepare(state, &buffer, params) {
-                    Ok((pending, took)) => Work::Pending(pending, took),
+                    Ok((pending, prepared)) => Work::Pending(pending, prepared),
                     Err(e) => Work::Failed(e),
                 }
             };
@@ -648,6 +772,7 @@ impl RtmoPose {
             buffer,
             index,
             work,
+            arrived,
         });
         self.pipe_changed.notify_all();
         pipe.flow
@@ -682,7 +807,7 @@ impl RtmoPose {
                 }
                 // Frames after a flush are a new sequence: `interval` counts from its first.
                 if let Some(state) = self.state.lock().unwrap().as_mut() {
-                    state.frame_count = 0;
+                    state.restart();
                 }
                 let forwarded = self.srcpad.push_event(event);
                 self.start_task();
@@ -704,6 +829,7 @@ impl RtmoPose {
                 gst::debug!(CAT, imp = self, "caps {caps}");
                 if let Some(state) = self.state.lock().unwrap().as_mut() {
                     state.info = Some(info);
+                    state.live = None;
                 }
                 self.queue_event(event)
             }
@@ -808,8 +934,12 @@ impl RtmoPose {
                 mut buffer,
                 index,
                 work,
+                arrived,
             } => {
-                self.finish_frame(buffer.make_mut(), index, work);
+                let inferred = self.finish_frame(buffer.make_mut(), index, work);
+                if inferred {
+                    self.update_latency(arrived.elapsed());
+                }
                 self.srcpad.push(buffer)
             }
             Item::Event(event) => {
@@ -843,18 +973,24 @@ impl RtmoPose {
         self.pipe_changed.notify_all();
     }
 
-    fn finish_frame(&self, buffer: &mut gst::BufferRef, index: u64, work: Work) {
-        let (pending, preprocess) = match work {
+    /// Attaches the frame's persons; whether the model ran on it.
+    fn finish_frame(&self, buffer: &mut gst::BufferRef, index: u64, work: Work) -> bool {
+        let (pending, prepared) = match work {
             Work::Skipped => {
                 self.stats.lock().unwrap().frames_skipped += 1;
+                // Marked as looked at by no model (no INFERRED flag): downstream tells "nobody
+                // there" from "not looked", and bytetrack predicts the tracks on it.
+                if buffer.meta::<PoseMeta>().is_none() {
+                    PoseMeta::add(buffer, &[], PoseMetaFlags::empty());
+                }
                 gst::trace!(CAT, imp = self, "frame {index}: skipped (interval)");
-                return;
+                return false;
             }
             Work::Failed(e) => {
                 self.count_error(index, &e);
-                return;
+                return false;
             }
-            Work::Pending(pending, took) => (pending, took),
+            Work::Pending(pending, prepared) => (pending, prepared),
         };
         let waited = Instant::now();
         let reply = pending.wait();
@@ -865,7 +1001,8 @@ impl RtmoPose {
                 PoseMeta::add_or_replace(buffer, &persons, PoseMetaFlags::INFERRED);
                 let mut stats = self.stats.lock().unwrap();
                 stats.inferences += 1;
-                stats.preprocess_ns += preprocess.as_nanos() as u64;
+                stats.preprocess_ns += prepared.preprocess.as_nanos() as u64;
+                stats.slot_wait_ns += prepared.slot_wait.as_nanos() as u64;
                 stats.inference_wait_ns += waited.as_nanos() as u64;
                 if reply.shared {
                     stats.batched_frames += 1;
@@ -879,9 +1016,137 @@ impl RtmoPose {
                     reply.batch_size,
                     reply.call_time
                 );
+                true
             }
-            Err(e) => self.count_error(index, &e),
+            Err(e) => {
+                self.count_error(index, &e);
+                false
+            }
         }
+    }
+
+    /// Counts frames missing upstream, and on live streams feeds the adaptive interval with the
+    /// frame's lateness; posts what changes.
+    fn pace(&self, state: &mut State, pts: Option<gst::ClockTime>) {
+        let period = state.frame_period();
+        let dropped = match (state.last_pts, pts) {
+            (Some(last), Some(pts)) if pts > last => {
+                // Half a period of jitter is not a missing frame.
+                ((pts - last).nseconds() + period.nseconds() / 2) / period.nseconds().max(1) - 1
+            }
+            _ => 0,
+        };
+        state.last_pts = pts.or(state.last_pts);
+        if dropped > 0 {
+            self.stats.lock().unwrap().frames_dropped_upstream += dropped;
+            gst::debug!(CAT, imp = self, "{dropped} frame(s) missing before {pts:?}");
+        }
+        let live = *state.live.get_or_insert_with(|| {
+            let mut query = gst::query::Latency::new();
+            self.sinkpad.peer_query(&mut query) && query.result().0
+        });
+        let Some((now, lateness)) = live.then(|| self.lateness(pts)).flatten() else {
+            return;
+        };
+        let previous_behind = state.pacing.behind();
+        let change = state
+            .pacing
+            .observe(now.nseconds(), lateness, period.nseconds(), dropped);
+        if let Some(change) = change {
+            self.stats.lock().unwrap().current_interval = change.interval;
+            gst::info!(
+                CAT,
+                imp = self,
+                "interval {} -> {} ({} ms of frames queued before the element)",
+                change.previous,
+                change.interval,
+                change.queueing_ns / 1_000_000
+            );
+            let structure = gst::Structure::builder("recognizer-interval")
+                .field("interval", change.interval)
+                .field("previous", change.previous)
+                .field("queueing-ns", change.queueing_ns)
+                .build();
+            let _ = self.obj().post_message(
+                gst::message::Element::builder(structure)
+                    .src(&*self.obj())
+                    .build(),
+            );
+        }
+        let behind = state.pacing.behind();
+        let at_limit = state.pacing.interval() >= state.pacing.max();
+        if behind && at_limit && !state.warned {
+            state.warned = true;
+            let stats = self.stats.lock().unwrap();
+            let (skipped, dropped) = (stats.frames_skipped, stats.frames_dropped_upstream);
+            drop(stats);
+            gst::element_imp_warning!(
+                self,
+                gst::StreamError::Failed,
+                ("Pose estimation is behind real time"),
+                [
+                    "frames are queueing or being dropped before rtmopose at interval {}: {} frame(s) dropped upstream and {} not inferred so far; raise interval or adaptive-interval, share a session-group, or give it more hardware",
+                    state.pacing.interval(),
+                    dropped,
+                    skipped
+                ]
+            );
+        } else if !behind && previous_behind {
+            state.warned = false;
+        }
+    }
+
+    /// The pipeline clock's time and how late a frame with `pts` is against it, while playing.
+    fn lateness(&self, pts: Option<gst::ClockTime>) -> Option<(gst::ClockTime, i64)> {
+        let element = self.obj();
+        if element.current_state() != gst::State::Playing {
+            return None;
+        }
+        let (clock, base) = (element.clock()?, element.base_time()?);
+        let event = self.sinkpad.sticky_event::<gst::event::Segment>(0)?;
+        let segment = event.segment().downcast_ref::<gst::ClockTime>()?;
+        let running = segment.to_running_time(pts?)?;
+        let now = clock.time().checked_sub(base)?;
+        Some((now, now.nseconds() as i64 - running.nseconds() as i64))
+    }
+
+    /// Raises the latency reported to live pipelines when a frame took longer than it allows,
+    /// and tells the pipeline to ask again.
+    fn update_latency(&self, took: Duration) {
+        // A quarter more than the slowest frame so far, so that jitter fits in.
+        let needed = gst::ClockTime::from_nseconds(took.as_nanos() as u64 * 5 / 4);
+        let mut latency = self.latency.lock().unwrap();
+        if needed > *latency {
+            *latency = needed;
+            drop(latency);
+            gst::debug!(CAT, imp = self, "processing latency now {needed}");
+            let _ = self
+                .obj()
+                .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+        }
+    }
+
+    fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
+        if let gst::QueryViewMut::Latency(q) = query.view_mut() {
+            let mut upstream = gst::query::Latency::new();
+            if !self.sinkpad.peer_query(&mut upstream) {
+                return false;
+            }
+            let (live, min, max) = upstream.result();
+            let ours = *self.latency.lock().unwrap();
+            gst::debug!(
+                CAT,
+                imp = self,
+                "latency: upstream {min}-{max:?}, ours {ours}"
+            );
+            if live {
+                q.set(true, min + ours, max.map(|m| m + ours));
+            } else {
+                q.set(false, min, max);
+            }
+            return true;
+        }
+        gst::Pad::query_default(pad, Some(&*self.obj()), query)
     }
 
     fn count_error(&self, index: u64, error: &str) {
