@@ -504,14 +504,13 @@ fn stream_pipeline(
         src.static_pad("src")
             .unwrap()
             .add_probe(gst::PadProbeType::BUFFER, move |_, info| {
-                if let Some(i) = info
+                let index = info
                     .buffer()
                     .and_then(|b| b.pts())
-                    .map(|p| (p.nseconds() / period) as usize)
-                {
-                    if let Some(slot) = pushed.lock().unwrap().get_mut(i) {
-                        *slot = Some(Instant::now());
-                    }
+                    .map(|p| (p.nseconds() / period) as usize);
+                let mut pushed = pushed.lock().unwrap();
+                if let Some(slot) = index.and_then(|i| pushed.get_mut(i)) {
+                    *slot = Some(Instant::now());
                 }
                 gst::PadProbeReturn::Ok
             });
