@@ -16,16 +16,6 @@ use std::{
 use gst::prelude::*;
 use support::*;
 
-fn spool_files(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|it| {
-            it.filter_map(|e| e.ok())
-                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-                .count()
-        })
-        .unwrap_or(0)
-}
-
 #[test]
 fn webhook_delivers_each_event_with_the_auth_header() {
     let server = HttpServer::start(Mode::Ok);

@@ -276,6 +276,39 @@ pub fn ids_in_lines(text: &str) -> Vec<String> {
         .collect()
 }
 
+/// Spooled events (`*.json` files) in a directory of the spool.
+pub fn spool_files(dir: &Path) -> usize {
+    std::fs::read_dir(dir)
+        .map(|it| {
+            it.filter_map(|e| e.ok())
+                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
+                .count()
+        })
+        .unwrap_or(0)
+}
+
+/// Every warning and error posted on the pipeline's bus from now on (`message | debug`), also
+/// those posted while the pipeline shuts down, when nobody pops the bus any more.
+pub fn watch_problems(pipeline: &gst::Pipeline) -> Arc<Mutex<Vec<String>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    pipeline.bus().unwrap().set_sync_handler(move |_, msg| {
+        let text = match msg.view() {
+            gst::MessageView::Warning(w) => Some((w.error(), w.debug())),
+            gst::MessageView::Error(e) => Some((e.error(), e.debug())),
+            _ => None,
+        };
+        if let Some((error, debug)) = text {
+            s.lock().unwrap().push(format!(
+                "{error} | {}",
+                debug.map(|d| d.to_string()).unwrap_or_default()
+            ));
+        }
+        gst::BusSyncReply::Pass
+    });
+    seen
+}
+
 /// A free loopback port (the listener is closed again).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -296,10 +329,14 @@ pub enum Mode {
     Fail,
     /// Reads the request and never answers (the client times out).
     Hang,
+    /// Answers with this status and an empty body.
+    Status(u16),
 }
 
 #[derive(Clone, Debug)]
 pub struct Request {
+    /// Path and query of the request line.
+    pub target: String,
     pub headers: Vec<(String, String)>,
     pub body: String,
     /// The status answered, `None` when the server did not answer.
@@ -472,18 +509,23 @@ fn serve(
         Mode::Ok => Some(200),
         Mode::Fail => Some(500),
         Mode::Hang => None,
+        Mode::Status(code) => Some(code),
     };
+    let target = line.split_whitespace().nth(1).unwrap_or("").to_string();
     requests.lock().unwrap().push(Request {
+        target,
         headers,
         body,
         status,
     });
     match status {
         Some(code) => {
-            let reason = if code == 200 {
-                "OK"
-            } else {
-                "Internal Server Error"
+            let reason = match code {
+                200 => "OK",
+                400 => "Bad Request",
+                408 => "Request Timeout",
+                429 => "Too Many Requests",
+                _ => "Internal Server Error",
             };
             let conn = reader.get_mut();
             let _ = write!(
