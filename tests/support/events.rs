@@ -288,11 +288,19 @@ pub fn spool_files(dir: &Path) -> usize {
 }
 
 /// Every warning and error posted on the pipeline's bus from now on (`message | debug`), also
-/// those posted while the pipeline shuts down, when nobody pops the bus any more.
+/// those posted while the pipeline shuts down, when nobody pops the bus any more. The handler
+/// reads the sink's counters on each, as an application's synchronous handler may.
 pub fn watch_problems(pipeline: &gst::Pipeline) -> Arc<Mutex<Vec<String>>> {
     let seen = Arc::new(Mutex::new(Vec::new()));
     let s = seen.clone();
+    let sink = pipeline.by_name("sink").unwrap();
     pipeline.bus().unwrap().set_sync_handler(move |_, msg| {
+        if matches!(msg.view(), gst::MessageView::Warning(_)) {
+            let _ = (
+                sink.property::<u64>("spooled"),
+                sink.property::<u64>("dead-lettered"),
+            );
+        }
         let text = match msg.view() {
             gst::MessageView::Warning(w) => Some((w.error(), w.debug())),
             gst::MessageView::Error(e) => Some((e.error(), e.debug())),

@@ -102,10 +102,12 @@ struct Shared {
 }
 
 impl Shared {
-    fn dead_letter(&self, q: &mut Queue, path: &Path, reason: String) {
+    /// Moves an event to the dead-letter folder and counts it. The news is for the caller to
+    /// report once it holds no lock (a synchronous bus handler may read the counters).
+    fn dead_letter(&self, path: &Path, reason: String) -> Status {
         match self.spool.dead_letter(path) {
             Ok(file) => {
-                q.dead_lettered += 1;
+                self.queue.lock().unwrap().dead_lettered += 1;
                 gst::warning!(
                     CAT,
                     "{}: {} -> {}: {reason}",
@@ -113,42 +115,50 @@ impl Shared {
                     path.display(),
                     file.display()
                 );
-                (self.report)(Status::DeadLettered { file, reason });
+                Status::DeadLettered { file, reason }
             }
-            Err(e) => (self.report)(Status::Failing(format!(
+            Err(e) => Status::Failing(format!(
                 "could not move {} to the dead-letter folder: {e}",
                 path.display()
-            ))),
+            )),
         }
     }
 
-    /// Moves the oldest waiting events beyond the limit to the dead-letter folder.
-    fn enforce_limit(&self, q: &mut Queue) {
-        if q.max_events == 0 {
-            return;
-        }
-        if q.len() <= q.max_events {
-            q.overflow_reported = false;
-            return;
-        }
-        while q.len() > q.max_events {
-            let Some(oldest) = q.pending.pop_front() else {
-                break;
-            };
-            let reason = format!(
-                "the spool holds more than spool-max-events={} events; the oldest moves to the dead-letter folder",
-                q.max_events
-            );
-            if q.overflow_reported {
-                match self.spool.dead_letter(&oldest) {
-                    Ok(_) => q.dead_lettered += 1,
-                    Err(e) => gst::error!(CAT, "{}: {}: {e}", self.spool.name(), oldest.display()),
-                }
-            } else {
-                q.overflow_reported = true;
-                self.dead_letter(q, &oldest, reason);
+    /// Moves the oldest waiting events beyond the limit to the dead-letter folder. Of an
+    /// overflow (until the spool is back under its limit) only the first move is news.
+    fn enforce_limit(&self) -> Vec<Status> {
+        let (evicted, max, first_is_news) = {
+            let mut q = self.queue.lock().unwrap();
+            if q.max_events == 0 {
+                return Vec::new();
             }
-        }
+            if q.len() <= q.max_events {
+                q.overflow_reported = false;
+                return Vec::new();
+            }
+            let mut evicted = Vec::new();
+            while q.len() > q.max_events {
+                match q.pending.pop_front() {
+                    Some(oldest) => evicted.push(oldest),
+                    None => break,
+                }
+            }
+            let news = !q.overflow_reported;
+            q.overflow_reported = true;
+            (evicted, q.max_events, news)
+        };
+        let reason = format!(
+            "the spool holds more than spool-max-events={max} events; the oldest moves to the dead-letter folder"
+        );
+        evicted
+            .iter()
+            .enumerate()
+            .map(|(i, path)| (i, self.dead_letter(path, reason.clone())))
+            .filter(|(i, status)| {
+                (*i == 0 && first_is_news) || matches!(status, Status::Failing(_))
+            })
+            .map(|(_, status)| status)
+            .collect()
     }
 }
 
@@ -181,7 +191,9 @@ impl Worker {
             spool,
             report,
         });
-        shared.enforce_limit(&mut shared.queue.lock().unwrap());
+        for status in shared.enforce_limit() {
+            (shared.report)(status);
+        }
         let cancel = transport.canceller();
         let thread_shared = shared.clone();
         let handle = std::thread::Builder::new()
@@ -206,12 +218,17 @@ impl Worker {
         &self.shared.spool
     }
 
-    /// Queues a spooled event (and applies the spool limit).
-    pub fn enqueue(&self, path: PathBuf) {
-        let mut q = self.shared.queue.lock().unwrap();
-        q.pending.push_back(path);
-        self.shared.enforce_limit(&mut q);
+    /// Queues a spooled event and applies the spool limit; returns the news of that, for
+    /// [`Worker::report`] once the caller holds no lock.
+    pub fn enqueue(&self, path: PathBuf) -> Vec<Status> {
+        self.shared.queue.lock().unwrap().pending.push_back(path);
         self.shared.cv.notify_all();
+        self.shared.enforce_limit()
+    }
+
+    /// Reports news to the element, as the worker's thread does.
+    pub fn report(&self, status: Status) {
+        (self.shared.report)(status);
     }
 
     /// Events not yet acknowledged (including one being sent).
@@ -342,10 +359,10 @@ fn run(shared: &Shared, transport: &mut dyn Transport, backoff: Backoff) {
                 continue;
             }
             Err(reason) => {
-                let mut q = shared.queue.lock().unwrap();
-                q.in_flight = None;
-                shared.dead_letter(&mut q, &path, reason);
+                let news = shared.dead_letter(&path, reason);
+                shared.queue.lock().unwrap().in_flight = None;
                 shared.cv.notify_all();
+                (shared.report)(news);
                 continue;
             }
         };
@@ -372,10 +389,10 @@ fn run(shared: &Shared, transport: &mut dyn Transport, backoff: Backoff) {
                 delay = backoff.initial;
             }
             Err(failure) if failure.permanent => {
-                let mut q = shared.queue.lock().unwrap();
-                q.in_flight = None;
-                shared.dead_letter(&mut q, &path, failure.message);
+                let news = shared.dead_letter(&path, failure.message);
+                shared.queue.lock().unwrap().in_flight = None;
                 shared.cv.notify_all();
+                (shared.report)(news);
             }
             Err(failure) => {
                 gst::debug!(
@@ -484,7 +501,7 @@ mod tests {
         let writer = Spool::open(&dir, "test").unwrap().0;
         let worker = Worker::start(spool, existing2, 0, transport, FAST, report).unwrap();
         for i in 0..5 {
-            worker.enqueue(
+            let _ = worker.enqueue(
                 writer
                     .write(&format!("id{i}"), &format!("\"e{i}\""))
                     .unwrap(),
@@ -515,8 +532,8 @@ mod tests {
         let writer = Spool::open(&dir, "test").unwrap().0;
         let (transport, _) = flaky(usize::MAX, false);
         let worker = Worker::start(spool, existing, 0, transport, FAST, Box::new(|_| {})).unwrap();
-        worker.enqueue(writer.write("a", "1").unwrap());
-        worker.enqueue(writer.write("b", "2").unwrap());
+        let _ = worker.enqueue(writer.write("a", "1").unwrap());
+        let _ = worker.enqueue(writer.write("b", "2").unwrap());
         assert_eq!(worker.flush(Instant::now() + Duration::from_millis(50)), 2);
         assert_eq!(worker.stop(Instant::now() + Duration::from_secs(30)), 2);
         assert_eq!(Spool::count(&dir.join("test")), 2);
@@ -532,7 +549,7 @@ mod tests {
         let (reports, report) = recorder();
         let worker = Worker::start(spool, existing, 0, transport, FAST, report).unwrap();
         for i in 0..4 {
-            worker.enqueue(writer.write(&format!("id{i}"), &i.to_string()).unwrap());
+            let _ = worker.enqueue(writer.write(&format!("id{i}"), &i.to_string()).unwrap());
         }
         assert_eq!(worker.flush(Instant::now() + Duration::from_secs(30)), 0);
         assert_eq!(*got.lock().unwrap(), vec!["2", "3"]);

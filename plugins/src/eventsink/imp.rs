@@ -63,6 +63,7 @@ struct State {
 enum Post {
     Warning(String),
     Event(gst::Structure),
+    Worker(Arc<Worker>, Status),
 }
 
 #[derive(Default)]
@@ -843,7 +844,12 @@ impl EventSink {
                     e
                 )
             })?;
-            worker.enqueue(path);
+            posts.extend(
+                worker
+                    .enqueue(path)
+                    .into_iter()
+                    .map(|news| Post::Worker(worker.clone(), news)),
+            );
         }
         if let Some(file) = state.events_file.as_mut() {
             let written = file.write_line(&json).map_err(|e| {
@@ -889,6 +895,7 @@ impl EventSink {
                 Post::Warning(text) => {
                     gst::element_imp_warning!(self, gst::ResourceError::Write, ("{}", text))
                 }
+                Post::Worker(worker, news) => worker.report(news),
                 Post::Event(structure) => {
                     let _ = self.obj().post_message(
                         gst::message::Element::builder(structure)
