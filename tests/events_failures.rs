@@ -1,6 +1,12 @@
 //! eventsink's local sinks when the system fails them: a full disk under the events file, the
 //! events directory or file removed while running, standard output closed by its reader.
 
+#[path = "support/events_feed.rs"]
+mod feed;
+#[path = "support/events_frames.rs"]
+mod frames;
+#[path = "support/events_spool.rs"]
+mod spool;
 #[path = "support/events.rs"]
 mod support;
 
@@ -10,6 +16,9 @@ use std::{
     process::{Command, Stdio},
 };
 
+use feed::*;
+use frames::*;
+use spool::*;
 use support::*;
 
 /// Every line of a JSON Lines file parsed; panics naming the line that is not JSON.
@@ -164,6 +173,7 @@ fn events_file_removed_while_running_is_reopened() {
     }
     let messages = feed.finish().unwrap();
     feed.stop();
+    assert_eq!(messages.ids().len(), 5);
     let json = messages.json();
     assert_eq!(json_lines(&dir.join("events.jsonl.old")), json[..2]);
     assert_eq!(json_lines(&location), json[2..]);

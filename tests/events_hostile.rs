@@ -3,6 +3,14 @@
 //! packet; webhooks that reject events for good; spool files that cannot be read; a spool
 //! limit; secrets inside the URLs.
 
+#[path = "support/events_feed.rs"]
+mod feed;
+#[path = "support/events_frames.rs"]
+mod frames;
+#[path = "support/events_http.rs"]
+mod http;
+#[path = "support/events_spool.rs"]
+mod spool;
 #[path = "support/events.rs"]
 mod support;
 
@@ -20,7 +28,11 @@ use std::{
     time::Duration,
 };
 
+use feed::*;
+use frames::*;
 use gst::prelude::*;
+use http::HttpServer;
+use spool::*;
 use support::*;
 
 // ---------------------------------------------------------------------------------------------
@@ -173,6 +185,38 @@ fn serve_hostile(
     }
 }
 
+/// those posted while the pipeline shuts down, when nobody pops the bus any more. The handler
+/// reads the sink's counters on each, as an application's synchronous handler may.
+/// Every warning and error posted on the pipeline's bus from now on (`message | debug`), also
+/// those posted while the pipeline shuts down, when nobody pops the bus any more. The handler
+/// reads the sink's counters on each, as an application's synchronous handler may.
+fn watch_problems(pipeline: &gst::Pipeline) -> Arc<Mutex<Vec<String>>> {
+    let seen = Arc::new(Mutex::new(Vec::new()));
+    let s = seen.clone();
+    let sink = pipeline.by_name("sink").unwrap();
+    pipeline.bus().unwrap().set_sync_handler(move |_, msg| {
+        if matches!(msg.view(), gst::MessageView::Warning(_)) {
+            let _ = (
+                sink.property::<u64>("spooled"),
+                sink.property::<u64>("dead-lettered"),
+            );
+        }
+        let text = match msg.view() {
+            gst::MessageView::Warning(w) => Some((w.error(), w.debug())),
+            gst::MessageView::Error(e) => Some((e.error(), e.debug())),
+            _ => None,
+        };
+        if let Some((error, debug)) = text {
+            s.lock().unwrap().push(format!(
+                "{error} | {}",
+                debug.map(|d| d.to_string()).unwrap_or_default()
+            ));
+        }
+        gst::BusSyncReply::Pass
+    });
+    seen
+}
+
 /// Sets the pipeline to NULL in another thread; panics if that does not end within the guard.
 fn shut_down(pipeline: &gst::Pipeline, what: &str) {
     let (tx, rx) = mpsc::channel();
@@ -203,6 +247,7 @@ fn shutdown_is_bounded(hostility: Hostility) {
     for t in 1..=3 {
         feed.push(&[falling(t)]);
     }
+    feed.wait_events(3);
     wait_until("the element to connect", || broker.connections() >= 1);
     if matches!(hostility, Hostility::KeepAliveWithoutPuback) {
         wait_until("a PUBLISH", || broker.publishes() >= 1);
@@ -297,7 +342,7 @@ fn ids_of(files: &[PathBuf]) -> HashSet<String> {
 
 #[test]
 fn rejected_events_go_to_the_dead_letter_folder() {
-    let server = HttpServer::start(Mode::Status(400));
+    let server = HttpServer::start(Some(400));
     let dir = temp_dir("events-dead-letter");
     let spool = dir.join("spool");
     let mut feed = Feed::new(&format!(
@@ -315,7 +360,7 @@ fn rejected_events_go_to_the_dead_letter_folder() {
         dead_letters(&spool, "webhook").len() == 3
     });
     // 429 and 408 are "later", not "never": retried.
-    server.set_mode(Mode::Status(429));
+    server.set_answer(Some(429));
     feed.push(&[falling(4)]);
     wait_until("two answers 429", || {
         server
@@ -325,7 +370,7 @@ fn rejected_events_go_to_the_dead_letter_folder() {
             .count()
             >= 2
     });
-    server.set_mode(Mode::Status(408));
+    server.set_answer(Some(408));
     wait_until("two answers 408", || {
         server
             .requests()
@@ -334,7 +379,7 @@ fn rejected_events_go_to_the_dead_letter_folder() {
             .count()
             >= 2
     });
-    server.set_mode(Mode::Ok);
+    server.set_answer(Some(200));
     for t in 5..=6 {
         feed.push(&[falling(t)]);
     }
@@ -350,6 +395,23 @@ fn rejected_events_go_to_the_dead_letter_folder() {
     let id = |i: usize| json[i]["event_id"].as_str().unwrap().to_string();
     let rejected: HashSet<String> = (0..3).map(id).collect();
     assert_eq!(ids_of(&dead_letters(&spool, "webhook")), rejected);
+    // Each was sent once, with its id, and is kept as it was: a valid event.
+    for r in server.requests().iter().filter(|r| r.status == Some(400)) {
+        assert_eq!(r.header("Idempotency-Key").map(String::from), r.event_id());
+    }
+    assert_eq!(
+        server
+            .requests()
+            .iter()
+            .filter(|r| r.status == Some(400))
+            .count(),
+        3
+    );
+    let validator = schema();
+    for file in dead_letters(&spool, "webhook") {
+        let event = serde_json::from_str(&std::fs::read_to_string(file).unwrap()).unwrap();
+        assert_valid(&validator, &event);
+    }
     let delivered: HashSet<String> = server.delivered().into_iter().collect();
     assert_eq!(delivered, (3..6).map(id).collect());
     let problems = problems.lock().unwrap().clone();
@@ -364,7 +426,7 @@ fn rejected_events_go_to_the_dead_letter_folder() {
 
 #[test]
 fn unreadable_spool_files_go_to_the_dead_letter_folder() {
-    let server = HttpServer::start(Mode::Ok);
+    let server = HttpServer::start(Some(200));
     let dir = temp_dir("events-unreadable-spool");
     let spool = dir.join("spool");
     let webhook = spool.join("webhook");
@@ -475,7 +537,7 @@ fn start_error(properties: &str) -> String {
 #[test]
 fn url_secrets_never_show() {
     const SECRET: &str = "Qu3ry-S3cret";
-    let server = HttpServer::start(Mode::Fail);
+    let server = HttpServer::start(Some(500));
     let dir = temp_dir("events-url-secrets");
     let url = format!(
         "http://127.0.0.1:{}/events?token={SECRET}&camera=door",

@@ -2,13 +2,31 @@
 //! rules files; the local sinks (events file with rotation, stdout, bus messages) and the event
 //! schema; bad configuration refused at start with a message that names the problem.
 
+#[path = "support/events_feed.rs"]
+mod feed;
+#[path = "support/events_frames.rs"]
+mod frames;
 #[path = "support/events.rs"]
 mod support;
 
 use std::{collections::HashSet, process::Command};
 
+use feed::*;
+use frames::*;
 use recognizer_meta::Person;
 use support::*;
+
+/// Runs `frames` through an eventsink with `properties` and returns the events posted on the bus.
+pub fn run_frames(properties: &str, frames: &[Vec<Person>]) -> Messages {
+    let mut feed = Feed::new(properties);
+    feed.play().unwrap();
+    for f in frames {
+        feed.push(f);
+    }
+    let messages = feed.finish().unwrap();
+    feed.stop();
+    messages
+}
 
 /// (type, track, start frame, end frame) of each event, from the bus messages.
 fn summary(messages: &Messages) -> Vec<(String, u64, u64, u64)> {
@@ -561,6 +579,7 @@ fn bus_messages_for_applications() {
     for t in 1..=3 {
         feed.push(&[falling(t)]);
     }
+    feed.wait_events(3);
     feed.finish().unwrap();
     feed.stop();
     assert_eq!(*seen.lock().unwrap(), vec![(1, 1), (2, 2), (3, 3)]);
