@@ -5,8 +5,9 @@
 //!   (`record::EventRecord`, `schemas/event.schema.json`), delivered to any combination of a
 //!   JSON Lines file (fsync per event, size rotation), stdout, `recognizer-event` bus messages,
 //!   an HTTP(S) webhook and MQTT (QoS 1). The network sinks go through a durable spool
-//!   (`spool-dir`) and a worker thread each: at-least-once, retried with backoff, replayed at
-//!   start (see README, "eventsink events").
+//!   (`spool-dir`) and a worker thread each (`delivery`): at-least-once, retried with backoff,
+//!   replayed at start; what can never be delivered moves to `SPOOL-DIR/dead-letter/` (see
+//!   README, "eventsink events").
 //! - Frame log (`frames-location`, module `frame_log`): the per-frame metadata as JSON Lines,
 //!   one object per frame in the form of `recognizer_meta::FrameRecord`:
 //!
