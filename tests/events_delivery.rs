@@ -24,7 +24,6 @@ use std::{
 };
 
 use feed::*;
-use frames::*;
 use gst::prelude::*;
 use http::HttpServer;
 use spool::*;
@@ -48,9 +47,7 @@ fn webhook_delivers_each_event_with_the_auth_header() {
         dir.join("spool").display()
     ));
     feed.play().unwrap();
-    for t in 1..=10 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(1..=10);
     let messages = feed.finish().unwrap();
     wait_until("the spool to empty", || spooled(&feed) == 0);
     assert_eq!(feed.sink.property::<u64>("delivered"), 10);
@@ -104,17 +101,13 @@ fn webhook_survives_errors_and_timeouts() {
     ));
     feed.play().unwrap();
     // The server answers 500: every event waits in the spool, and the stream goes on.
-    for t in 1..=10 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(1..=10);
     feed.wait_events(10);
     wait_until("three failed attempts", || server.requests().len() >= 3);
     assert_eq!(spooled(&feed), 10);
     // Then it stops answering (the client times out), while more events come.
     server.set_answer(None);
-    for t in 11..=20 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(11..=20);
     feed.wait_events(20);
     wait_until("two unanswered attempts", || {
         server
@@ -170,9 +163,7 @@ fn child_process() {
         "labels=falling webhook-url={url} webhook-auth-header-env=CHILD_TOKEN spool-dir={spool} retry-initial-ms=50"
     ));
     feed.play().unwrap();
-    for t in 1..=8 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(1..=8);
     let bus = feed.pipeline.bus().unwrap();
     let mut ids = Vec::new();
     while ids.len() < 8 {
@@ -236,9 +227,7 @@ fn spool_replay_after_sigkill() {
         spool.display()
     ));
     feed.play().unwrap();
-    for t in 101..=103 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(101..=103);
     let messages = feed.finish().unwrap();
     wait_until("the spool to empty", || spooled(&feed) == 0);
     feed.stop();
@@ -310,9 +299,7 @@ fn mqtt_broker_started_midway() {
 
     let mut feed = mqtt_feed(&broker, &dir, "");
     feed.play().unwrap();
-    for t in 1..=10 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(1..=10);
     feed.wait_events(10);
     assert_eq!(
         spooled(&feed),
@@ -320,9 +307,7 @@ fn mqtt_broker_started_midway() {
         "the broker is down: all events wait in the spool"
     );
     broker.start();
-    for t in 11..=20 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(11..=20);
     let messages = feed.finish().unwrap();
     wait_until("the spool to empty", || spooled(&feed) == 0);
     feed.stop();
@@ -340,16 +325,12 @@ fn mqtt_broker_stopped_and_restarted_during_the_run() {
 
     let mut feed = mqtt_feed(&broker, &dir, "mqtt-topic=recognizer/{stream}/events");
     feed.play().unwrap();
-    for t in 1..=10 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(1..=10);
     wait_until("the first events to be delivered", || {
         feed.sink.property::<u64>("delivered") >= 10
     });
     broker.stop();
-    for t in 11..=20 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(11..=20);
     feed.wait_events(20);
     assert_eq!(
         spooled(&feed),
@@ -357,9 +338,7 @@ fn mqtt_broker_stopped_and_restarted_during_the_run() {
         "the broker is down: the new events wait in the spool"
     );
     broker.start();
-    for t in 21..=30 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(21..=30);
     let messages = feed.finish().unwrap();
     wait_until("the spool to empty", || spooled(&feed) == 0);
     feed.stop();
@@ -383,9 +362,7 @@ fn webhook_over_https_verifies_the_server() {
     // Verification is on by default: the test CA is unknown, nothing is delivered.
     let mut untrusted = Feed::new(&props(""));
     untrusted.play().unwrap();
-    for t in 1..=3 {
-        untrusted.push(&[falling(t)]);
-    }
+    untrusted.push_falls(1..=3);
     let first = untrusted.finish().unwrap();
     untrusted.stop();
     assert_eq!(untrusted.sink.property::<u64>("delivered"), 0);
@@ -396,9 +373,7 @@ fn webhook_over_https_verifies_the_server() {
     // With tls-ca-file the spooled events and the new ones arrive.
     let mut trusted = Feed::new(&props(&format!("tls-ca-file={}/ca.pem", dir.display())));
     trusted.play().unwrap();
-    for t in 4..=6 {
-        trusted.push(&[falling(t)]);
-    }
+    trusted.push_falls(4..=6);
     let second = trusted.finish().unwrap();
     wait_until("the spool to empty", || spooled(&trusted) == 0);
     trusted.stop();
@@ -455,9 +430,7 @@ fn mqtt_credentials() {
     // A wrong password: refused, the events wait in the spool.
     let mut refused = Feed::new(&props(&wrong));
     refused.play().unwrap();
-    for t in 1..=2 {
-        refused.push(&[falling(t)]);
-    }
+    refused.push_falls(1..=2);
     let first = refused.finish().unwrap();
     refused.stop();
     assert_eq!(refused.sink.property::<u64>("delivered"), 0);
@@ -473,9 +446,7 @@ fn mqtt_credentials() {
     // The right one: everything arrives.
     let mut accepted = Feed::new(&props(&right));
     accepted.play().unwrap();
-    for t in 3..=4 {
-        accepted.push(&[falling(t)]);
-    }
+    accepted.push_falls(3..=4);
     let second = accepted.finish().unwrap();
     wait_until("the spool to empty", || spooled(&accepted) == 0);
     accepted.stop();
@@ -595,9 +566,7 @@ fn mqtt_over_tls_verifies_the_broker() {
     // Without the test CA the broker's certificate is not trusted: nothing is delivered.
     let mut untrusted = Feed::new(&props(""));
     untrusted.play().unwrap();
-    for t in 1..=3 {
-        untrusted.push(&[falling(t)]);
-    }
+    untrusted.push_falls(1..=3);
     let first = untrusted.finish().unwrap();
     untrusted.stop();
     assert_eq!(untrusted.sink.property::<u64>("delivered"), 0);
@@ -617,9 +586,7 @@ fn mqtt_over_tls_verifies_the_broker() {
     // With tls-ca-file: the spooled events and the new ones arrive.
     let mut trusted = Feed::new(&props(&format!("tls-ca-file={}/ca.pem", dir.display())));
     trusted.play().unwrap();
-    for t in 4..=6 {
-        trusted.push(&[falling(t)]);
-    }
+    trusted.push_falls(4..=6);
     let second = trusted.finish().unwrap();
     wait_until("the spool to empty", || spooled(&trusted) == 0);
     trusted.stop();
@@ -717,6 +684,22 @@ pub struct Subscriber {
     out: PathBuf,
 }
 
+/// A mosquitto client command for `topic` on the broker, QoS 1.
+fn mosquitto_client(program: &str, broker: &Broker, topic: &str) -> Command {
+    let mut command = Command::new(program);
+    command.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &broker.port.to_string(),
+        "-t",
+        topic,
+        "-q",
+        "1",
+    ]);
+    command
+}
+
 impl Subscriber {
     pub fn start(broker: &Broker, topic: &str, client_id: &str, out: &Path) -> Self {
         let file = std::fs::OpenOptions::new()
@@ -724,20 +707,8 @@ impl Subscriber {
             .append(true)
             .open(out)
             .unwrap();
-        let child = Command::new("mosquitto_sub")
-            .args([
-                "-h",
-                "127.0.0.1",
-                "-p",
-                &broker.port.to_string(),
-                "-t",
-                topic,
-                "-q",
-                "1",
-                "-c",
-                "-i",
-                client_id,
-            ])
+        let child = mosquitto_client("mosquitto_sub", broker, topic)
+            .args(["-c", "-i", client_id])
             .stdout(file)
             .stderr(Stdio::null())
             .spawn()
@@ -749,19 +720,8 @@ impl Subscriber {
         // Subscribed once a probe published after the start comes through.
         let probe = format!("probe-{client_id}-{}", std::process::id());
         wait_until("the subscriber to receive a probe", || {
-            let _ = Command::new("mosquitto_pub")
-                .args([
-                    "-h",
-                    "127.0.0.1",
-                    "-p",
-                    &broker.port.to_string(),
-                    "-t",
-                    topic,
-                    "-q",
-                    "1",
-                    "-m",
-                    &probe,
-                ])
+            let _ = mosquitto_client("mosquitto_pub", broker, topic)
+                .args(["-m", &probe])
                 .status();
             std::thread::sleep(Duration::from_millis(100));
             sub.text().contains(&probe)

@@ -91,9 +91,7 @@ fn events_file_stays_valid_after_a_full_disk() {
     let mut feed = Feed::new(&props);
     feed.play().unwrap();
     // About 1.5 KB an event: the disk is full after some 8.
-    for t in 1..=40 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(1..=40);
     let error = feed.finish().expect_err("a full disk is an element error");
     println!("{error}");
     assert!(error.contains(&location.display().to_string()), "{error}");
@@ -115,9 +113,7 @@ fn events_file_stays_valid_after_a_full_disk() {
     std::fs::remove_file(&filler).unwrap();
     let mut feed = Feed::new(&props);
     feed.play().unwrap();
-    for t in 101..=103 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(101..=103);
     let messages = feed.finish().unwrap();
     feed.stop();
     let after = json_lines(&location);
@@ -138,14 +134,10 @@ fn events_directory_removed_while_running_is_an_error() {
     let location = events_dir.join("events.jsonl");
     let mut feed = Feed::new(&format!("labels=falling location={}", location.display()));
     feed.play().unwrap();
-    for t in 1..=2 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(1..=2);
     feed.wait_events(2);
     std::fs::remove_dir_all(&events_dir).unwrap();
-    for t in 3..=4 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(3..=4);
     let error = feed
         .finish()
         .expect_err("events must not go into a removed directory");
@@ -162,15 +154,11 @@ fn events_file_removed_while_running_is_reopened() {
     let location = dir.join("events.jsonl");
     let mut feed = Feed::new(&format!("labels=falling location={}", location.display()));
     feed.play().unwrap();
-    for t in 1..=2 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(1..=2);
     feed.wait_events(2);
     // As a log rotation by renaming does.
     std::fs::rename(&location, dir.join("events.jsonl.old")).unwrap();
-    for t in 3..=5 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(3..=5);
     let messages = feed.finish().unwrap();
     feed.stop();
     assert_eq!(messages.ids().len(), 5);
@@ -204,9 +192,7 @@ fn child_process() {
     feed.play().unwrap();
     feed.push(&[falling(1)]);
     wait_until("the reader to go away", || dir.join("closed").exists());
-    for t in 2..=4 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(2..=4);
     let result = match feed.finish() {
         Ok(m) => format!("ok {}\n{}", m.events.len(), m.warnings.join("\n")),
         Err(e) => format!("error {e}"),

@@ -217,6 +217,14 @@ fn watch_problems(pipeline: &gst::Pipeline) -> Arc<Mutex<Vec<String>>> {
     seen
 }
 
+/// `Feed::new(properties)`, playing, with its warnings and errors watched.
+fn playing(properties: &str) -> (Feed, Arc<Mutex<Vec<String>>>) {
+    let feed = Feed::new(properties);
+    let problems = watch_problems(&feed.pipeline);
+    feed.play().unwrap();
+    (feed, problems)
+}
+
 /// Sets the pipeline to NULL in another thread; panics if that does not end within the guard.
 fn shut_down(pipeline: &gst::Pipeline, what: &str) {
     let (tx, rx) = mpsc::channel();
@@ -237,16 +245,12 @@ fn shutdown_is_bounded(hostility: Hostility) {
     let spool = dir.join("spool");
     // One delivery attempt may take 10 minutes, far beyond the hang guard: only
     // flush-timeout-ms can end the shutdown in time.
-    let mut feed = Feed::new(&format!(
+    let (mut feed, problems) = playing(&format!(
         "labels=falling mqtt-url={} spool-dir={} timeout-ms=600000 retry-initial-ms=50 flush-timeout-ms=300",
         broker.url(),
         spool.display()
     ));
-    let problems = watch_problems(&feed.pipeline);
-    feed.play().unwrap();
-    for t in 1..=3 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(1..=3);
     feed.wait_events(3);
     wait_until("the element to connect", || broker.connections() >= 1);
     if matches!(hostility, Hostility::KeepAliveWithoutPuback) {
@@ -294,13 +298,11 @@ fn shutdown_ends_with_a_broker_that_announces_a_huge_packet() {
 fn a_missing_connack_is_reported_as_a_timeout() {
     let broker = FakeBroker::start(Hostility::NoConnack);
     let dir = temp_dir("events-hostile-connack");
-    let mut feed = Feed::new(&format!(
+    let (mut feed, problems) = playing(&format!(
         "labels=falling mqtt-url={} spool-dir={} timeout-ms=300 retry-initial-ms=50 flush-timeout-ms=0",
         broker.url(),
         dir.join("spool").display()
     ));
-    let problems = watch_problems(&feed.pipeline);
-    feed.play().unwrap();
     feed.push(&[falling(1)]);
     wait_until("a delivery warning", || {
         problems
@@ -345,17 +347,13 @@ fn rejected_events_go_to_the_dead_letter_folder() {
     let server = HttpServer::start(Some(400));
     let dir = temp_dir("events-dead-letter");
     let spool = dir.join("spool");
-    let mut feed = Feed::new(&format!(
+    let (mut feed, problems) = playing(&format!(
         "labels=falling webhook-url={} spool-dir={} retry-initial-ms=20 retry-max-ms=100",
         server.url(),
         spool.display()
     ));
-    let problems = watch_problems(&feed.pipeline);
-    feed.play().unwrap();
     // 400: rejected for good, each one moves aside and the next is tried.
-    for t in 1..=3 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(1..=3);
     wait_until("three dead letters", || {
         dead_letters(&spool, "webhook").len() == 3
     });
@@ -380,9 +378,7 @@ fn rejected_events_go_to_the_dead_letter_folder() {
             >= 2
     });
     server.set_answer(Some(200));
-    for t in 5..=6 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(5..=6);
     let messages = feed.finish().unwrap();
     wait_until("the spool to empty", || {
         feed.sink.property::<u64>("spooled") == 0
@@ -436,16 +432,12 @@ fn unreadable_spool_files_go_to_the_dead_letter_folder() {
     let bad_json = "00000000000000000002-9b2f6a3e-0000-4000-8000-000000000002.json";
     std::fs::create_dir(webhook.join(bad_dir)).unwrap();
     std::fs::write(webhook.join(bad_json), "{\"event_id\": \"9b2f6a3e-").unwrap();
-    let mut feed = Feed::new(&format!(
+    let (mut feed, problems) = playing(&format!(
         "labels=falling webhook-url={} spool-dir={} retry-initial-ms=20 retry-max-ms=100",
         server.url(),
         spool.display()
     ));
-    let problems = watch_problems(&feed.pipeline);
-    feed.play().unwrap();
-    for t in 1..=2 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(1..=2);
     let messages = feed.finish().unwrap();
     wait_until("the spool to empty", || {
         feed.sink.property::<u64>("spooled") == 0
@@ -473,16 +465,12 @@ fn the_spool_limit_moves_the_oldest_events_to_the_dead_letter_folder() {
     let dir = temp_dir("events-spool-limit");
     let spool = dir.join("spool");
     let down = format!("http://127.0.0.1:{}/events", free_port());
-    let mut feed = Feed::new(&format!(
+    let (mut feed, problems) = playing(&format!(
         "labels=falling webhook-url={down} spool-dir={} spool-max-events=3 retry-initial-ms=20 \
          retry-max-ms=100 flush-timeout-ms=0",
         spool.display()
     ));
-    let problems = watch_problems(&feed.pipeline);
-    feed.play().unwrap();
-    for t in 1..=5 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(1..=5);
     let messages = feed.finish().unwrap();
     assert_eq!(feed.sink.property::<u64>("spooled"), 3);
     assert_eq!(feed.sink.property::<u64>("dead-lettered"), 2);

@@ -576,9 +576,7 @@ fn bus_messages_for_applications() {
             gst::BusSyncReply::Pass
         });
     feed.play().unwrap();
-    for t in 1..=3 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(1..=3);
     feed.wait_events(3);
     feed.finish().unwrap();
     feed.stop();

@@ -9,7 +9,7 @@ use std::{
 use gst::prelude::*;
 use recognizer_meta::{Person, PoseMeta, PoseMetaFlags};
 
-use crate::frames::{FRAME_NS, HEIGHT, WIDTH};
+use crate::frames::{FRAME_NS, HEIGHT, WIDTH, falling};
 
 /// Hang guard of every wait in these tests (never a performance limit).
 pub const GUARD: Duration = Duration::from_secs(120);
@@ -87,6 +87,14 @@ impl Feed {
         }
         self.frame += 1;
         self.src.push_buffer(buffer).expect("pushing a buffer");
+    }
+
+    /// Pushes one frame per track in `tracks`, each with that track alone, falling: one event
+    /// a frame under a rule on `falling`.
+    pub fn push_falls(&mut self, tracks: std::ops::RangeInclusive<u64>) {
+        for track in tracks {
+            self.push(&[falling(track)]);
+        }
     }
 
     pub fn events(&self) -> u64 {
