@@ -9,7 +9,10 @@
 //! back.
 
 use std::{
-    sync::{Arc, LazyLock},
+    sync::{
+        Arc, LazyLock,
+        atomic::{AtomicBool, Ordering},
+    },
     time::{Duration, Instant},
 };
 
@@ -57,6 +60,13 @@ pub fn expand_topic(template: &str, stream: &str, kind: &str) -> String {
     template.replace("{stream}", stream).replace("{type}", kind)
 }
 
+/// Set when the element stops: the attempt in progress ends, no new one starts.
+#[derive(Default)]
+struct Cancel {
+    cancelled: AtomicBool,
+    notify: Notify,
+}
+
 struct Session {
     client: AsyncClient,
     eventloop: EventLoop,
@@ -72,7 +82,7 @@ pub struct Mqtt {
     timeout: Duration,
     runtime: tokio::runtime::Runtime,
     session: Option<Session>,
-    cancel: Arc<Notify>,
+    cancel: Arc<Cancel>,
 }
 
 enum Attempt {
@@ -149,7 +159,7 @@ impl Mqtt {
             timeout: s.timeout,
             runtime,
             session: None,
-            cancel: Arc::new(Notify::new()),
+            cancel: Arc::default(),
         })
     }
 
@@ -167,9 +177,16 @@ impl Mqtt {
         }
     }
 
-    /// One attempt on the current session (a new one if there is none).
-    fn attempt(&mut self, topic: &str, json: &str) -> Result<(), String> {
-        let deadline = tokio::time::Instant::now() + self.timeout;
+    /// One attempt on the current session (a new one if there is none), ending by `deadline`.
+    fn attempt(
+        &mut self,
+        topic: &str,
+        json: &str,
+        deadline: tokio::time::Instant,
+    ) -> Result<(), String> {
+        if self.cancel.cancelled.load(Ordering::SeqCst) {
+            return Err("MQTT: cancelled, the element is stopping".to_string());
+        }
         if self.session.is_none() {
             gst::debug!(CAT, "connecting to {}", self.url.redacted);
             self.session = Some(self.new_session());
@@ -187,7 +204,7 @@ impl Mqtt {
                 tokio::select! {
                     result = wait_for_puback(session) => Attempt::Done(result),
                     _ = tokio::time::sleep_until(deadline) => Attempt::TimedOut,
-                    _ = cancel.notified() => Attempt::Cancelled,
+                    _ = cancel.notify.notified() => Attempt::Cancelled,
                 }
             }),
         };
@@ -263,11 +280,13 @@ impl Transport for Mqtt {
         {
             self.session = None;
         }
+        // One deadline for the whole delivery, a retry on a fresh session included.
+        let deadline = tokio::time::Instant::now() + self.timeout;
         let reused = self.session.is_some();
-        let mut result = self.attempt(&topic, json);
-        if result.is_err() && reused {
+        let mut result = self.attempt(&topic, json, deadline);
+        if result.is_err() && reused && tokio::time::Instant::now() < deadline {
             // The broker may have dropped the kept connection: one more try on a fresh one.
-            result = self.attempt(&topic, json);
+            result = self.attempt(&topic, json, deadline);
         }
         result.map_err(Failure::retry)
     }
@@ -285,7 +304,10 @@ impl Transport for Mqtt {
 
     fn canceller(&self) -> Option<Box<dyn Fn() + Send + Sync>> {
         let cancel = self.cancel.clone();
-        Some(Box::new(move || cancel.notify_one()))
+        Some(Box::new(move || {
+            cancel.cancelled.store(true, Ordering::SeqCst);
+            cancel.notify.notify_one();
+        }))
     }
 }
 
@@ -349,5 +371,29 @@ mod tests {
             err.message
         );
         assert!(!err.permanent);
+    }
+
+    #[test]
+    fn stopping_cancels_an_attempt_in_progress() {
+        // A broker that accepts and never answers; the attempt's own timeout is 10 minutes.
+        let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        let port = listener.local_addr().unwrap().port();
+        let _held = std::thread::spawn(move || listener.accept().map(|(conn, _)| conn));
+        let mut s = settings(&format!("mqtt://127.0.0.1:{port}"), "t");
+        s.timeout = Duration::from_secs(600);
+        let mut mqtt = Mqtt::new(s).unwrap();
+        let cancel = mqtt.canceller().unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            let _ = tx.send(mqtt.deliver("{\"type\":\"fall\"}"));
+        });
+        std::thread::sleep(Duration::from_millis(200));
+        cancel();
+        // Hang guard only: without the cancellation this would take the 10 minutes.
+        let result = rx
+            .recv_timeout(Duration::from_secs(60))
+            .expect("deliver returned");
+        let err = result.unwrap_err();
+        assert!(err.message.contains("cancelled"), "{}", err.message);
     }
 }
