@@ -77,6 +77,9 @@ struct Queue {
     pending: VecDeque<PathBuf>,
     /// The event being sent (taken from the front of `pending`).
     in_flight: Option<PathBuf>,
+    /// The spool limit takes the event being sent if its attempt fails (and whether that is
+    /// news: the first move of an overflow).
+    evict_in_flight: Option<bool>,
     stop: bool,
     /// Retry now (skip the rest of the backoff), set by a flush.
     nudge: bool,
@@ -89,8 +92,15 @@ struct Queue {
 }
 
 impl Queue {
+    /// Events waiting, the one being sent included unless the spool limit took it.
     fn len(&self) -> usize {
-        self.pending.len() + usize::from(self.in_flight.is_some())
+        self.pending.len() + usize::from(self.in_flight.is_some() && self.evict_in_flight.is_none())
+    }
+
+    /// The event being sent is done with (delivered or moved aside).
+    fn clear_in_flight(&mut self) {
+        self.in_flight = None;
+        self.evict_in_flight = None;
     }
 }
 
@@ -136,20 +146,24 @@ impl Shared {
                 q.overflow_reported = false;
                 return Vec::new();
             }
+            let mut news = !q.overflow_reported;
+            q.overflow_reported = true;
             let mut evicted = Vec::new();
             while q.len() > q.max_events {
+                if q.in_flight.is_some() && q.evict_in_flight.is_none() {
+                    // The oldest is being sent: it goes if this attempt fails.
+                    q.evict_in_flight = Some(news);
+                    news = false;
+                    continue;
+                }
                 match q.pending.pop_front() {
                     Some(oldest) => evicted.push(oldest),
                     None => break,
                 }
             }
-            let news = !q.overflow_reported;
-            q.overflow_reported = true;
             (evicted, q.max_events, news)
         };
-        let reason = format!(
-            "the spool holds more than spool-max-events={max} events; the oldest moves to the dead-letter folder"
-        );
+        let reason = limit_reason(max);
         evicted
             .iter()
             .enumerate()
@@ -160,6 +174,12 @@ impl Shared {
             .map(|(_, status)| status)
             .collect()
     }
+}
+
+fn limit_reason(max: usize) -> String {
+    format!(
+        "the spool holds more than spool-max-events={max} events; the oldest moves to the dead-letter folder"
+    )
 }
 
 pub struct Worker {
@@ -355,12 +375,12 @@ fn run(shared: &Shared, transport: &mut dyn Transport, backoff: Backoff) {
                     shared.spool.name(),
                     path.display()
                 );
-                shared.queue.lock().unwrap().in_flight = None;
+                shared.queue.lock().unwrap().clear_in_flight();
                 continue;
             }
             Err(reason) => {
                 let news = shared.dead_letter(&path, reason);
-                shared.queue.lock().unwrap().in_flight = None;
+                shared.queue.lock().unwrap().clear_in_flight();
                 shared.cv.notify_all();
                 (shared.report)(news);
                 continue;
@@ -371,7 +391,7 @@ fn run(shared: &Shared, transport: &mut dyn Transport, backoff: Backoff) {
             Ok(()) => {
                 let removed = Spool::remove(&path);
                 let mut q = shared.queue.lock().unwrap();
-                q.in_flight = None;
+                q.clear_in_flight();
                 q.delivered += 1;
                 shared.cv.notify_all();
                 drop(q);
@@ -390,7 +410,7 @@ fn run(shared: &Shared, transport: &mut dyn Transport, backoff: Backoff) {
             }
             Err(failure) if failure.permanent => {
                 let news = shared.dead_letter(&path, failure.message);
-                shared.queue.lock().unwrap().in_flight = None;
+                shared.queue.lock().unwrap().clear_in_flight();
                 shared.cv.notify_all();
                 (shared.report)(news);
             }
@@ -408,7 +428,16 @@ fn run(shared: &Shared, transport: &mut dyn Transport, backoff: Backoff) {
                 let deadline = Instant::now() + delay;
                 let mut q = shared.queue.lock().unwrap();
                 // Back to the head of the queue (unless the spool limit took it meanwhile).
-                if let Some(p) = q.in_flight.take() {
+                if let Some(news) = q.evict_in_flight {
+                    q.clear_in_flight();
+                    let max = q.max_events;
+                    drop(q);
+                    let status = shared.dead_letter(&path, limit_reason(max));
+                    if news || matches!(status, Status::Failing(_)) {
+                        (shared.report)(status);
+                    }
+                    q = shared.queue.lock().unwrap();
+                } else if let Some(p) = q.in_flight.take() {
                     q.pending.push_front(p);
                 }
                 while !q.stop && !q.nudge {
@@ -556,6 +585,60 @@ mod tests {
         assert_eq!(worker.dead_lettered(), 2);
         assert_eq!(Spool::count(&dir.join("dead-letter/test")), 2);
         assert!(reports.lock().unwrap()[0].starts_with("dead letter: attempt 0 refused"));
+        worker.stop(Instant::now());
+        std::fs::remove_dir_all(&dir).unwrap();
+    }
+
+    /// Fails every attempt, each one only once the test lets it.
+    struct Gate(std::sync::mpsc::Receiver<()>);
+
+    impl Transport for Gate {
+        fn deliver(&mut self, _json: &str) -> Result<(), Failure> {
+            let _ = self.0.recv();
+            Err(Failure::retry("down"))
+        }
+    }
+
+    #[test]
+    fn the_limit_takes_the_oldest_even_while_it_is_being_sent() {
+        let dir = test_dir("worker-limit-in-flight");
+        let (spool, existing) = Spool::open(&dir, "test").unwrap();
+        let writer = Spool::open(&dir, "test").unwrap().0;
+        let (open_gate, gate) = std::sync::mpsc::channel();
+        let (reports, report) = recorder();
+        let worker = Worker::start(spool, existing, 2, Box::new(Gate(gate)), FAST, report).unwrap();
+        let first = writer.write("e0", "0").unwrap();
+        assert!(worker.enqueue(first.clone()).is_empty());
+        // Wait until e0 is being sent (it left the queue for the transport).
+        while worker.shared.queue.lock().unwrap().in_flight.is_none() {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        for i in 1..=3 {
+            let news = worker.enqueue(writer.write(&format!("e{i}"), &i.to_string()).unwrap());
+            // e0 is the first of the overflow: its move, not e1's, is the news.
+            assert!(news.is_empty(), "e{i}");
+        }
+        assert_eq!(worker.pending(), 2);
+        open_gate.send(()).unwrap();
+        while worker.dead_lettered() < 2 {
+            std::thread::sleep(Duration::from_millis(1));
+        }
+        let mut moved: Vec<String> = std::fs::read_dir(dir.join("dead-letter/test"))
+            .unwrap()
+            .map(|e| std::fs::read_to_string(e.unwrap().path()).unwrap())
+            .collect();
+        moved.sort();
+        assert_eq!(moved, vec!["0\n", "1\n"]);
+        assert!(
+            reports
+                .lock()
+                .unwrap()
+                .iter()
+                .any(|r| r.contains("spool-max-events=2")),
+            "{:?}",
+            reports.lock().unwrap()
+        );
+        drop(open_gate);
         worker.stop(Instant::now());
         std::fs::remove_dir_all(&dir).unwrap();
     }

@@ -29,6 +29,7 @@ mod frame_log;
 mod imp;
 mod jsonl;
 mod mqtt;
+mod network;
 mod record;
 mod rules;
 mod settings;
