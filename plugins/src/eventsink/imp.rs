@@ -149,8 +149,40 @@ impl EventSink {
             .unwrap_or_default()
     }
 
-    fn flush_timeout(&self) -> Duration {
-        Duration::from_millis(self.settings.lock().unwrap().flush_timeout_ms.into())
+    /// Gives the network sinks up to `flush-timeout-ms` to deliver what is queued (at EOS, and
+    /// when `stopping`, after which their workers are stopped); warns with what is left.
+    fn flush_network(&self, stopping: bool) {
+        let timeout = Duration::from_millis(self.settings.lock().unwrap().flush_timeout_ms.into());
+        let deadline = Instant::now() + timeout;
+        let workers = self.workers();
+        for w in &workers {
+            w.flush(deadline);
+        }
+        for w in &workers {
+            let left = if stopping {
+                w.stop(deadline + STOP_GRACE)
+            } else {
+                w.pending()
+            };
+            if left > 0 {
+                gst::element_imp_warning!(
+                    self,
+                    gst::ResourceError::Write,
+                    (
+                        "{}: {} events not delivered within flush-timeout-ms ({} ms) {}; they stay in the spool {}",
+                        w.name(),
+                        left,
+                        timeout.as_millis(),
+                        if stopping { "when stopping" } else { "at EOS" },
+                        if stopping {
+                            "for the next start"
+                        } else {
+                            "and are retried"
+                        }
+                    )
+                );
+            }
+        }
     }
 
     /// Runs the rules on one frame. Returns the events and whether to warn that zones cannot
@@ -434,27 +466,7 @@ impl BaseSinkImpl for EventSink {
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        let timeout = self.flush_timeout();
-        let deadline = Instant::now() + timeout;
-        let workers = self.workers();
-        for w in &workers {
-            w.flush(deadline);
-        }
-        for w in &workers {
-            let remaining = w.stop(deadline + STOP_GRACE);
-            if remaining > 0 {
-                gst::element_imp_warning!(
-                    self,
-                    gst::ResourceError::Write,
-                    (
-                        "{}: {} events not delivered within flush-timeout-ms ({} ms) when stopping; they stay in the spool for the next start",
-                        w.name(),
-                        remaining,
-                        timeout.as_millis()
-                    )
-                );
-            }
-        }
+        self.flush_network(true);
         let flushed = self.flush_frame_log();
         if let Some(state) = self.state.lock().unwrap().take() {
             gst::info!(
@@ -565,23 +577,7 @@ impl BaseSinkImpl for EventSink {
                     self.post_error_message(e);
                 }
                 // Give the network sinks a bounded time to deliver before EOS is reported.
-                let timeout = self.flush_timeout();
-                let deadline = Instant::now() + timeout;
-                for w in self.workers() {
-                    let n = w.flush(deadline);
-                    if n > 0 {
-                        gst::element_imp_warning!(
-                            self,
-                            gst::ResourceError::Write,
-                            (
-                                "{}: {} events not delivered within flush-timeout-ms ({} ms) at EOS; they stay in the spool and are retried",
-                                w.name(),
-                                n,
-                                timeout.as_millis()
-                            )
-                        );
-                    }
-                }
+                self.flush_network(false);
             }
             gst::EventView::FlushStop(_) => {
                 if let Some(state) = self.state.lock().unwrap().as_mut() {
