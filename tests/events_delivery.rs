@@ -3,32 +3,40 @@
 //! restarted; a pipeline process killed with SIGKILL whose spool the next run replays; MQTT over
 //! TLS with a CA of the test's own.
 
+#[path = "support/events_feed.rs"]
+mod feed;
+#[path = "support/events_frames.rs"]
+mod frames;
+#[path = "support/events_http.rs"]
+mod http;
+#[path = "support/events_spool.rs"]
+mod spool;
 #[path = "support/events.rs"]
 mod support;
 
 use std::{
     collections::HashSet,
     io::{BufRead, BufReader},
-    path::Path,
-    process::{Command, Stdio},
+    net::TcpStream,
+    path::{Path, PathBuf},
+    process::{Child, Command, Stdio},
+    time::Duration,
 };
 
+use feed::*;
 use gst::prelude::*;
+use http::HttpServer;
+use spool::*;
 use support::*;
 
-fn spool_files(dir: &Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|it| {
-            it.filter_map(|e| e.ok())
-                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-                .count()
-        })
-        .unwrap_or(0)
+/// Events waiting in the element's spool.
+fn spooled(feed: &Feed) -> u64 {
+    feed.sink.property::<u64>("spooled")
 }
 
 #[test]
 fn webhook_delivers_each_event_with_the_auth_header() {
-    let server = HttpServer::start(Mode::Ok);
+    let server = HttpServer::start(Some(200));
     let dir = temp_dir("events-webhook");
     let token = dir.join("token");
     std::fs::write(&token, "Bearer s3cr3t-t0ken\n").unwrap();
@@ -39,11 +47,9 @@ fn webhook_delivers_each_event_with_the_auth_header() {
         dir.join("spool").display()
     ));
     feed.play().unwrap();
-    for t in 1..=10 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(1..=10);
     let messages = feed.finish().unwrap();
-    wait_until("the spool to empty", || feed.spooled() == 0);
+    wait_until("the spool to empty", || spooled(&feed) == 0);
     assert_eq!(feed.sink.property::<u64>("delivered"), 10);
     // The property shows the file, never the secret.
     assert_eq!(
@@ -56,7 +62,21 @@ fn webhook_delivers_each_event_with_the_auth_header() {
     let validator = schema();
     let requests = server.requests();
     assert_eq!(requests.len(), 10);
+    let by_id = |mut events: Vec<serde_json::Value>| {
+        events.sort_by_key(|e| e["event_id"].as_str().unwrap().to_string());
+        events
+    };
+    let bodies = requests
+        .iter()
+        .map(|r| serde_json::from_str(&r.body).unwrap())
+        .collect();
+    assert_eq!(
+        by_id(bodies),
+        by_id(messages.json()),
+        "the bodies are the events"
+    );
     for r in &requests {
+        assert_eq!(r.target, "/events");
         assert_eq!(r.header("Authorization"), Some("Bearer s3cr3t-t0ken"));
         assert_eq!(r.header("Content-Type"), Some("application/json"));
         assert_eq!(r.header("Idempotency-Key").map(String::from), r.event_id());
@@ -72,7 +92,7 @@ fn webhook_delivers_each_event_with_the_auth_header() {
 
 #[test]
 fn webhook_survives_errors_and_timeouts() {
-    let server = HttpServer::start(Mode::Fail);
+    let server = HttpServer::start(Some(500));
     let dir = temp_dir("events-webhook-outage");
     let mut feed = Feed::new(&format!(
         "labels=falling webhook-url={} spool-dir={} timeout-ms=1000 retry-initial-ms=20 retry-max-ms=300 flush-timeout-ms=200",
@@ -81,17 +101,13 @@ fn webhook_survives_errors_and_timeouts() {
     ));
     feed.play().unwrap();
     // The server answers 500: every event waits in the spool, and the stream goes on.
-    for t in 1..=10 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(1..=10);
     feed.wait_events(10);
     wait_until("three failed attempts", || server.requests().len() >= 3);
-    assert_eq!(feed.spooled(), 10);
+    assert_eq!(spooled(&feed), 10);
     // Then it stops answering (the client times out), while more events come.
-    server.set_mode(Mode::Hang);
-    for t in 11..=20 {
-        feed.push(&[falling(t)]);
-    }
+    server.set_answer(None);
+    feed.push_falls(11..=20);
     feed.wait_events(20);
     wait_until("two unanswered attempts", || {
         server
@@ -101,11 +117,11 @@ fn webhook_survives_errors_and_timeouts() {
             .count()
             >= 2
     });
-    assert_eq!(feed.spooled(), 20);
+    assert_eq!(spooled(&feed), 20);
     // Back to normal: everything arrives.
-    server.set_mode(Mode::Ok);
+    server.set_answer(Some(200));
     let messages = feed.finish().unwrap();
-    wait_until("the spool to empty", || feed.spooled() == 0);
+    wait_until("the spool to empty", || spooled(&feed) == 0);
     feed.stop();
 
     let generated = messages.ids();
@@ -147,9 +163,7 @@ fn child_process() {
         "labels=falling webhook-url={url} webhook-auth-header-env=CHILD_TOKEN spool-dir={spool} retry-initial-ms=50"
     ));
     feed.play().unwrap();
-    for t in 1..=8 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(1..=8);
     let bus = feed.pipeline.bus().unwrap();
     let mut ids = Vec::new();
     while ids.len() < 8 {
@@ -187,18 +201,18 @@ fn spool_replay_after_sigkill() {
         .stderr(Stdio::null())
         .spawn()
         .unwrap();
-    let mut spooled = None;
+    let mut spooled_ids = None;
     for line in BufReader::new(child.stdout.take().unwrap()).lines() {
         let line = line.unwrap();
         if let Some(ids) = line.strip_prefix("SPOOLED ") {
-            spooled = Some(ids.split(',').map(String::from).collect::<Vec<_>>());
+            spooled_ids = Some(ids.split(',').map(String::from).collect::<Vec<_>>());
             break;
         }
     }
-    let spooled = spooled.expect("the child reports its events");
+    let spooled_ids = spooled_ids.expect("the child reports its events");
     child.kill().unwrap(); // SIGKILL: no flush, no clean stop
     child.wait().unwrap();
-    assert_eq!(spooled.len(), 8);
+    assert_eq!(spooled_ids.len(), 8);
     assert_eq!(
         spool_files(&spool.join("webhook")),
         8,
@@ -206,18 +220,16 @@ fn spool_replay_after_sigkill() {
     );
 
     // A new run with the same spool-dir: the old events go out first, then the new ones.
-    let server = HttpServer::start(Mode::Ok);
+    let server = HttpServer::start(Some(200));
     let mut feed = Feed::new(&format!(
         "labels=falling webhook-url={} spool-dir={}",
         server.url(),
         spool.display()
     ));
     feed.play().unwrap();
-    for t in 101..=103 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(101..=103);
     let messages = feed.finish().unwrap();
-    wait_until("the spool to empty", || feed.spooled() == 0);
+    wait_until("the spool to empty", || spooled(&feed) == 0);
     feed.stop();
     let delivered = server.delivered();
     let mut first_seen: Vec<String> = Vec::new();
@@ -229,7 +241,7 @@ fn spool_replay_after_sigkill() {
     assert_eq!(first_seen.len(), 11);
     assert_eq!(
         first_seen[..8].iter().collect::<HashSet<_>>(),
-        spooled.iter().collect::<HashSet<_>>(),
+        spooled_ids.iter().collect::<HashSet<_>>(),
         "replayed first"
     );
     assert_eq!(
@@ -287,21 +299,17 @@ fn mqtt_broker_started_midway() {
 
     let mut feed = mqtt_feed(&broker, &dir, "");
     feed.play().unwrap();
-    for t in 1..=10 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(1..=10);
     feed.wait_events(10);
     assert_eq!(
-        feed.spooled(),
+        spooled(&feed),
         10,
         "the broker is down: all events wait in the spool"
     );
     broker.start();
-    for t in 11..=20 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(11..=20);
     let messages = feed.finish().unwrap();
-    wait_until("the spool to empty", || feed.spooled() == 0);
+    wait_until("the spool to empty", || spooled(&feed) == 0);
     feed.stop();
     assert_eq!(messages.events.len(), 20);
     check_received(&sub, &messages.ids());
@@ -317,28 +325,22 @@ fn mqtt_broker_stopped_and_restarted_during_the_run() {
 
     let mut feed = mqtt_feed(&broker, &dir, "mqtt-topic=recognizer/{stream}/events");
     feed.play().unwrap();
-    for t in 1..=10 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(1..=10);
     wait_until("the first events to be delivered", || {
         feed.sink.property::<u64>("delivered") >= 10
     });
     broker.stop();
-    for t in 11..=20 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(11..=20);
     feed.wait_events(20);
     assert_eq!(
-        feed.spooled(),
+        spooled(&feed),
         10,
         "the broker is down: the new events wait in the spool"
     );
     broker.start();
-    for t in 21..=30 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(21..=30);
     let messages = feed.finish().unwrap();
-    wait_until("the spool to empty", || feed.spooled() == 0);
+    wait_until("the spool to empty", || spooled(&feed) == 0);
     feed.stop();
     assert_eq!(messages.events.len(), 30);
     check_received(&sub, &messages.ids());
@@ -348,7 +350,7 @@ fn mqtt_broker_stopped_and_restarted_during_the_run() {
 fn webhook_over_https_verifies_the_server() {
     let dir = temp_dir("events-webhook-tls");
     make_certificates(&dir);
-    let server = HttpServer::start_tls(Mode::Ok, &dir.join("server.pem"), &dir.join("server.key"));
+    let server = https_server(&dir);
     assert!(server.url().starts_with("https://"));
     let props = |extra: &str| {
         format!(
@@ -360,9 +362,7 @@ fn webhook_over_https_verifies_the_server() {
     // Verification is on by default: the test CA is unknown, nothing is delivered.
     let mut untrusted = Feed::new(&props(""));
     untrusted.play().unwrap();
-    for t in 1..=3 {
-        untrusted.push(&[falling(t)]);
-    }
+    untrusted.push_falls(1..=3);
     let first = untrusted.finish().unwrap();
     untrusted.stop();
     assert_eq!(untrusted.sink.property::<u64>("delivered"), 0);
@@ -373,11 +373,9 @@ fn webhook_over_https_verifies_the_server() {
     // With tls-ca-file the spooled events and the new ones arrive.
     let mut trusted = Feed::new(&props(&format!("tls-ca-file={}/ca.pem", dir.display())));
     trusted.play().unwrap();
-    for t in 4..=6 {
-        trusted.push(&[falling(t)]);
-    }
+    trusted.push_falls(4..=6);
     let second = trusted.finish().unwrap();
-    wait_until("the spool to empty", || trusted.spooled() == 0);
+    wait_until("the spool to empty", || spooled(&trusted) == 0);
     trusted.stop();
     let generated: HashSet<String> = first.ids().union(&second.ids()).cloned().collect();
     assert_eq!(
@@ -432,9 +430,7 @@ fn mqtt_credentials() {
     // A wrong password: refused, the events wait in the spool.
     let mut refused = Feed::new(&props(&wrong));
     refused.play().unwrap();
-    for t in 1..=2 {
-        refused.push(&[falling(t)]);
-    }
+    refused.push_falls(1..=2);
     let first = refused.finish().unwrap();
     refused.stop();
     assert_eq!(refused.sink.property::<u64>("delivered"), 0);
@@ -450,16 +446,33 @@ fn mqtt_credentials() {
     // The right one: everything arrives.
     let mut accepted = Feed::new(&props(&right));
     accepted.play().unwrap();
-    for t in 3..=4 {
-        accepted.push(&[falling(t)]);
-    }
+    accepted.push_falls(3..=4);
     let second = accepted.finish().unwrap();
-    wait_until("the spool to empty", || accepted.spooled() == 0);
+    wait_until("the spool to empty", || spooled(&accepted) == 0);
     accepted.stop();
     assert!(!second.warnings.iter().any(|w| w.contains("pa55")));
     let generated: HashSet<String> = first.ids().union(&second.ids()).cloned().collect();
     assert_eq!(generated.len(), 4);
     check_received(&sub, &generated);
+}
+
+/// An HTTPS server answering 200 with the certificate of `make_certificates`.
+fn https_server(dir: &Path) -> HttpServer {
+    use rustls::pki_types::{CertificateDer, PrivateKeyDer, pem::PemObject};
+    let certs = CertificateDer::pem_file_iter(dir.join("server.pem"))
+        .unwrap()
+        .collect::<Result<Vec<_>, _>>()
+        .unwrap();
+    let key = PrivateKeyDer::from_pem_file(dir.join("server.key")).unwrap();
+    let config = rustls::ServerConfig::builder_with_provider(std::sync::Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_no_client_auth()
+    .with_single_cert(certs, key)
+    .unwrap();
+    HttpServer::start_with(Some(200), Some(std::sync::Arc::new(config)))
 }
 
 /// A CA and a server certificate for localhost / 127.0.0.1, made with the openssl command.
@@ -553,9 +566,7 @@ fn mqtt_over_tls_verifies_the_broker() {
     // Without the test CA the broker's certificate is not trusted: nothing is delivered.
     let mut untrusted = Feed::new(&props(""));
     untrusted.play().unwrap();
-    for t in 1..=3 {
-        untrusted.push(&[falling(t)]);
-    }
+    untrusted.push_falls(1..=3);
     let first = untrusted.finish().unwrap();
     untrusted.stop();
     assert_eq!(untrusted.sink.property::<u64>("delivered"), 0);
@@ -575,13 +586,161 @@ fn mqtt_over_tls_verifies_the_broker() {
     // With tls-ca-file: the spooled events and the new ones arrive.
     let mut trusted = Feed::new(&props(&format!("tls-ca-file={}/ca.pem", dir.display())));
     trusted.play().unwrap();
-    for t in 4..=6 {
-        trusted.push(&[falling(t)]);
-    }
+    trusted.push_falls(4..=6);
     let second = trusted.finish().unwrap();
-    wait_until("the spool to empty", || trusted.spooled() == 0);
+    wait_until("the spool to empty", || spooled(&trusted) == 0);
     trusted.stop();
     let generated: HashSet<String> = first.ids().union(&second.ids()).cloned().collect();
     assert_eq!(generated.len(), 6);
     check_received(&sub, &generated);
+}
+
+// ---------------------------------------------------------------------------------------------
+// mosquitto
+
+/// A mosquitto broker on a loopback port with persistence in its own directory, so that a
+/// subscriber's persistent session (and its queued QoS 1 messages) survives a restart.
+pub struct Broker {
+    pub port: u16,
+    dir: PathBuf,
+    child: Option<Child>,
+}
+
+impl Broker {
+    pub fn new(dir: &Path) -> Self {
+        let port = free_port();
+        std::fs::create_dir_all(dir).unwrap();
+        let mut conf = format!(
+            "listener {port} 127.0.0.1\nallow_anonymous true\npersistence true\npersistence_location {}/\nlog_dest stderr\n",
+            dir.display()
+        );
+        // As root, mosquitto would switch to the 'mosquitto' user, which cannot write here.
+        if std::os::unix::fs::MetadataExt::uid(&std::fs::metadata("/proc/self").unwrap()) == 0 {
+            conf.push_str("user root\n");
+        }
+        std::fs::write(dir.join("mosquitto.conf"), conf).unwrap();
+        Self {
+            port,
+            dir: dir.to_path_buf(),
+            child: None,
+        }
+    }
+
+    pub fn url(&self) -> String {
+        format!("mqtt://127.0.0.1:{}", self.port)
+    }
+
+    pub fn start(&mut self) {
+        assert!(self.child.is_none());
+        let log = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(self.dir.join("broker.log"))
+            .unwrap();
+        let child = Command::new("mosquitto")
+            .arg("-c")
+            .arg(self.dir.join("mosquitto.conf"))
+            .stdout(Stdio::null())
+            .stderr(log)
+            .spawn()
+            .expect("mosquitto (Debian package mosquitto, installed by scripts/setup)");
+        self.child = Some(child);
+        let port = self.port;
+        wait_until("mosquitto to listen", || {
+            TcpStream::connect(("127.0.0.1", port)).is_ok()
+        });
+    }
+
+    /// Stops the broker the normal way (SIGTERM: it saves its sessions and queued messages).
+    pub fn stop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            // The shell's built-in kill (no procps needed).
+            let _ = Command::new("sh")
+                .arg("-c")
+                .arg(format!("kill -TERM {}", child.id()))
+                .status();
+            let _ = child.wait();
+        }
+    }
+
+    pub fn log(&self) -> String {
+        std::fs::read_to_string(self.dir.join("broker.log")).unwrap_or_default()
+    }
+}
+
+impl Drop for Broker {
+    fn drop(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+    }
+}
+
+/// `mosquitto_sub` with a persistent session (QoS 1, clean session off), printing payloads to a
+/// file. It reconnects by itself when the broker comes back.
+pub struct Subscriber {
+    child: Child,
+    out: PathBuf,
+}
+
+/// A mosquitto client command for `topic` on the broker, QoS 1.
+fn mosquitto_client(program: &str, broker: &Broker, topic: &str) -> Command {
+    let mut command = Command::new(program);
+    command.args([
+        "-h",
+        "127.0.0.1",
+        "-p",
+        &broker.port.to_string(),
+        "-t",
+        topic,
+        "-q",
+        "1",
+    ]);
+    command
+}
+
+impl Subscriber {
+    pub fn start(broker: &Broker, topic: &str, client_id: &str, out: &Path) -> Self {
+        let file = std::fs::OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(out)
+            .unwrap();
+        let child = mosquitto_client("mosquitto_sub", broker, topic)
+            .args(["-c", "-i", client_id])
+            .stdout(file)
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("mosquitto_sub (Debian package mosquitto-clients)");
+        let sub = Self {
+            child,
+            out: out.to_path_buf(),
+        };
+        // Subscribed once a probe published after the start comes through.
+        let probe = format!("probe-{client_id}-{}", std::process::id());
+        wait_until("the subscriber to receive a probe", || {
+            let _ = mosquitto_client("mosquitto_pub", broker, topic)
+                .args(["-m", &probe])
+                .status();
+            std::thread::sleep(Duration::from_millis(100));
+            sub.text().contains(&probe)
+        });
+        sub
+    }
+
+    pub fn text(&self) -> String {
+        std::fs::read_to_string(&self.out).unwrap_or_default()
+    }
+
+    pub fn ids(&self) -> HashSet<String> {
+        ids_in_lines(&self.text()).into_iter().collect()
+    }
+}
+
+impl Drop for Subscriber {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }

@@ -2,13 +2,31 @@
 //! rules files; the local sinks (events file with rotation, stdout, bus messages) and the event
 //! schema; bad configuration refused at start with a message that names the problem.
 
+#[path = "support/events_feed.rs"]
+mod feed;
+#[path = "support/events_frames.rs"]
+mod frames;
 #[path = "support/events.rs"]
 mod support;
 
 use std::{collections::HashSet, process::Command};
 
+use feed::*;
+use frames::*;
 use recognizer_meta::Person;
 use support::*;
+
+/// Runs `frames` through an eventsink with `properties` and returns the events posted on the bus.
+pub fn run_frames(properties: &str, frames: &[Vec<Person>]) -> Messages {
+    let mut feed = Feed::new(properties);
+    feed.play().unwrap();
+    for f in frames {
+        feed.push(f);
+    }
+    let messages = feed.finish().unwrap();
+    feed.stop();
+    messages
+}
 
 /// (type, track, start frame, end frame) of each event, from the bus messages.
 fn summary(messages: &Messages) -> Vec<(String, u64, u64, u64)> {
@@ -206,13 +224,13 @@ cooldown-ms = 0
         ev("fight", 2, 4, 4),
     ];
     for file in [&toml, &json] {
-        let messages = run_frames(&format!("rules-location={}", file.display()), &frames);
+        let messages = run_frames(&format!("rules-file={}", file.display()), &frames);
         assert_eq!(summary(&messages), expected, "{}", file.display());
     }
     // A property rule and a rules file together.
     let both = run_frames(
         &format!(
-            "rules-location={} labels=standing cooldown-ms=0",
+            "rules-file={} labels=standing cooldown-ms=0",
             toml.display()
         ),
         &frames,
@@ -231,7 +249,7 @@ fn events_file_rotates_by_size_and_keeps_every_event() {
     let frames: Vec<Vec<Person>> = (1..=20u64).map(|t| vec![falling(t)]).collect();
     let messages = run_frames(
         &format!(
-            "labels=falling location={} max-size=2000 max-files=30",
+            "labels=falling location={} max-size-bytes=2000 max-files=30",
             location.display()
         ),
         &frames,
@@ -348,9 +366,12 @@ fn assert_mentions(err: &str, needles: &[&str]) {
 }
 
 #[test]
-fn unknown_label_against_the_label_map() {
+fn unknown_label_against_the_labels_file() {
     let map = recognizer::data("models/contract/label_map_ntu60.txt");
-    let err = start_error(&format!("labels=fall,falling label-map={}", map.display()));
+    let err = start_error(&format!(
+        "labels=fall,falling labels-file={}",
+        map.display()
+    ));
     assert_mentions(
         &err,
         &[
@@ -362,13 +383,13 @@ fn unknown_label_against_the_label_map() {
     );
     // With substring matching, 'fall' names a label of the map.
     let feed = Feed::new(&format!(
-        "labels=fall label-match=contains label-map={}",
+        "labels=fall label-match=contains labels-file={}",
         map.display()
     ));
     feed.play().unwrap();
     feed.stop();
     // Rules files are checked too.
-    let dir = temp_dir("events-label-map");
+    let dir = temp_dir("events-labels-file");
     let rules = dir.join("rules.toml");
     std::fs::write(
         &rules,
@@ -376,7 +397,7 @@ fn unknown_label_against_the_label_map() {
     )
     .unwrap();
     let err = start_error(&format!(
-        "rules-location={} label-map={}",
+        "rules-file={} labels-file={}",
         rules.display(),
         map.display()
     ));
@@ -393,7 +414,7 @@ fn malformed_rules_files() {
     };
     let syntax = write("syntax.toml", "[[rules]\ntype = \"fall\"\n");
     assert_mentions(
-        &start_error(&format!("rules-location={}", syntax.display())),
+        &start_error(&format!("rules-file={}", syntax.display())),
         &["syntax.toml", "invalid TOML"],
     );
     let typo = write(
@@ -401,7 +422,7 @@ fn malformed_rules_files() {
         "[[rules]]\ntype = \"fall\"\nlabels = \"falling\"\nmin-scor = 0.5\n",
     );
     assert_mentions(
-        &start_error(&format!("rules-location={}", typo.display())),
+        &start_error(&format!("rules-file={}", typo.display())),
         &["typo.toml", "min-scor"],
     );
     let json = write(
@@ -409,7 +430,7 @@ fn malformed_rules_files() {
         "{\"rules\": [{\"type\": \"fall\", \"labels\": []}]}",
     );
     assert_mentions(
-        &start_error(&format!("rules-location={}", json.display())),
+        &start_error(&format!("rules-file={}", json.display())),
         &["bad.json", "rule 'fall'", "label"],
     );
     let zone = write(
@@ -417,11 +438,11 @@ fn malformed_rules_files() {
         "[[rules]]\ntype = \"fall\"\nlabels = \"falling\"\nzone = [[0.0, 0.0], [1.5, 0.0], [0.0, 1.0]]\n",
     );
     assert_mentions(
-        &start_error(&format!("rules-location={}", zone.display())),
+        &start_error(&format!("rules-file={}", zone.display())),
         &["zone.toml", "[1.5, 0]"],
     );
     assert_mentions(
-        &start_error("rules-location=/nonexistent/rules.toml"),
+        &start_error("rules-file=/nonexistent/rules.toml"),
         &["/nonexistent/rules.toml", "Could not read"],
     );
     assert_mentions(
@@ -555,9 +576,8 @@ fn bus_messages_for_applications() {
             gst::BusSyncReply::Pass
         });
     feed.play().unwrap();
-    for t in 1..=3 {
-        feed.push(&[falling(t)]);
-    }
+    feed.push_falls(1..=3);
+    feed.wait_events(3);
     feed.finish().unwrap();
     feed.stop();
     assert_eq!(*seen.lock().unwrap(), vec![(1, 1), (2, 2), (3, 3)]);

@@ -7,6 +7,7 @@
 pub mod action_model;
 mod bytetrack;
 mod eventsink;
+pub mod labels;
 pub mod onnx;
 pub mod pose_engine;
 pub mod pose_model;

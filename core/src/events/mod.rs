@@ -227,7 +227,7 @@ impl Rule {
             .any(|p| self.label_match.matches(p, label))
     }
 
-    /// The rule's labels that match none of `known` (e.g. the classifier's label map).
+    /// The rule's labels that match none of `known` (e.g. the classifier's label file).
     pub fn unknown_labels<'a>(&'a self, known: &[String]) -> Vec<&'a str> {
         self.labels
             .iter()
@@ -689,7 +689,7 @@ mod tests {
     }
 
     #[test]
-    fn unknown_labels_against_a_label_map() {
+    fn unknown_labels_against_a_label_file() {
         let known: Vec<String> = ["falling", "standing up", "punching/slapping other person"]
             .map(String::from)
             .to_vec();

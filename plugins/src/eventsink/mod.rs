@@ -5,10 +5,11 @@
 //!   (`record::EventRecord`, `schemas/event.schema.json`), delivered to any combination of a
 //!   JSON Lines file (fsync per event, size rotation), stdout, `recognizer-event` bus messages,
 //!   an HTTP(S) webhook and MQTT (QoS 1). The network sinks go through a durable spool
-//!   (`spool-dir`) and a worker thread each: at-least-once, retried with backoff, replayed at
-//!   start (see README, "eventsink events").
-//! - Frame log (`frames-location`): the per-frame metadata as JSON Lines, one object per frame
-//!   in the form of `recognizer_meta::FrameRecord`:
+//!   (`spool-dir`) and a worker thread each (`delivery`): at-least-once, retried with backoff,
+//!   replayed at start; what can never be delivered moves to `SPOOL-DIR/dead-letter/` (see
+//!   README, "eventsink events").
+//! - Frame log (`frames-location`, module `frame_log`): the per-frame metadata as JSON Lines,
+//!   one object per frame in the form of `recognizer_meta::FrameRecord`:
 //!
 //! ```text
 //! {"stream":"cam0","frame":12,"pts_ns":400000000,"width":1920,"height":1080,"persons":[...]}
@@ -23,19 +24,28 @@
 use gst::glib;
 use gst::prelude::*;
 
-mod config;
 mod delivery;
+mod frame_log;
 mod imp;
 mod jsonl;
-mod net;
+mod mqtt;
+mod network;
 mod record;
+mod rules;
+mod settings;
 mod spool;
+mod stdout;
+mod tls;
+mod webhook;
 
 glib::wrapper! {
     pub struct EventSink(ObjectSubclass<imp::EventSink>) @extends gst_base::BaseSink, gst::Element, gst::Object;
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    // gst-inspect-1.0 lists the values of the enum properties.
+    settings::LabelMatch::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
+    settings::ZoneAnchor::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "eventsink",

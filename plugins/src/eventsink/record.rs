@@ -1,8 +1,13 @@
-//! The event record (`schemas/event.schema.json`) and its wall-clock time.
+//! The event record (`schemas/event.schema.json`), its bus message form and its wall-clock time.
 
 use std::time::{SystemTime, UNIX_EPOCH};
 
+use recognizer_core::events::Onset;
+use recognizer_meta::Person;
 use serde::{Deserialize, Serialize};
+
+/// Name of the element messages posted for each event.
+pub const MESSAGE_NAME: &str = "recognizer-event";
 
 /// One event, as written to every sink (one line of JSON).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
@@ -36,8 +41,59 @@ pub struct EventRecord {
 }
 
 impl EventRecord {
+    /// The event of a rule's onset (`kind`: the rule's name) confirmed on `person`, with a new
+    /// id.
+    pub fn new(
+        onset: Onset,
+        kind: String,
+        stream: &str,
+        person: &Person,
+        width: u32,
+        height: u32,
+        wallclock: &str,
+    ) -> Self {
+        Self {
+            event_id: new_event_id(),
+            kind,
+            stream: stream.to_string(),
+            track_id: onset.track_id,
+            class_id: person.action().map(|a| a.class_id).unwrap_or(0),
+            label: onset.label,
+            score: onset.score,
+            start_pts_ns: onset.start_pts_ns,
+            end_pts_ns: onset.end_pts_ns,
+            wallclock: wallclock.to_string(),
+            bbox: person.bbox,
+            keypoints: person
+                .keypoints
+                .iter()
+                .map(|k| [k.x, k.y, k.score])
+                .collect(),
+            width,
+            height,
+        }
+    }
+
     pub fn to_json_line(&self) -> String {
         serde_json::to_string(self).expect("event records always serialise")
+    }
+
+    /// The element message posted for the event; `json` is its line.
+    pub fn bus_message(&self, json: &str) -> gst::Structure {
+        gst::Structure::builder(MESSAGE_NAME)
+            .field("event-id", &self.event_id)
+            .field("type", &self.kind)
+            .field("stream", &self.stream)
+            .field("track-id", self.track_id)
+            .field("label", &self.label)
+            .field("class-id", self.class_id)
+            .field("score", self.score as f64)
+            .field("start-pts", self.start_pts_ns)
+            .field("end-pts", self.end_pts_ns)
+            .field("wallclock", &self.wallclock)
+            .field("bbox", gst::Array::new(self.bbox.iter().map(|v| *v as f64)))
+            .field("json", json)
+            .build()
     }
 }
 

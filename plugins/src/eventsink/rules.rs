@@ -1,4 +1,5 @@
-//! Event rules from the element's properties and from a rules file (TOML or JSON).
+//! Event rules from the element's properties and from a rules file (TOML or JSON), built by one
+//! builder ([`RuleSpec::into_rule`]) whichever way they come.
 //!
 //! Rules file: a list `rules`, one table (object) per rule, with the property names as keys
 //! (`snake_case` accepted too); unknown keys are errors.
@@ -21,7 +22,7 @@
 use std::path::Path;
 
 use recognizer_core::events::{Anchor, LabelMatch, Rule, Zone};
-use serde::Deserialize;
+use serde::{Deserialize, Deserializer, de::Error as _};
 
 pub const DEFAULT_MIN_SCORE: f64 = 0.5;
 pub const DEFAULT_MIN_FRAMES: u32 = 1;
@@ -36,54 +37,56 @@ struct RulesFile {
 
 #[derive(Debug, Deserialize)]
 #[serde(untagged)]
-enum Labels {
+pub enum Labels {
     One(String),
     Many(Vec<String>),
 }
 
+fn label_match<'de, D: Deserializer<'de>>(d: D) -> Result<Option<LabelMatch>, D::Error> {
+    let s = String::deserialize(d)?;
+    LabelMatch::parse(&s)
+        .map(Some)
+        .ok_or_else(|| D::Error::custom(format!("label-match '{s}' is not one of exact, contains")))
+}
+
+fn zone_anchor<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Anchor>, D::Error> {
+    let s = String::deserialize(d)?;
+    Anchor::parse(&s).map(Some).ok_or_else(|| {
+        D::Error::custom(format!(
+            "zone-anchor '{s}' is not one of bottom-centre, centre"
+        ))
+    })
+}
+
+/// One rule as given by a rules file or by the element's properties; unset values take the
+/// defaults.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
-struct RuleSpec {
+pub struct RuleSpec {
     #[serde(rename = "type")]
-    kind: String,
-    labels: Labels,
-    #[serde(default, alias = "label_match")]
-    label_match: Option<String>,
+    pub kind: String,
+    pub labels: Labels,
+    #[serde(default, alias = "label_match", deserialize_with = "label_match")]
+    pub label_match: Option<LabelMatch>,
     #[serde(default, alias = "min_score")]
-    min_score: Option<f64>,
+    pub min_score: Option<f64>,
     #[serde(default, alias = "min_frames")]
-    min_frames: Option<u32>,
+    pub min_frames: Option<u32>,
     #[serde(default, alias = "min_duration_ms")]
-    min_duration_ms: Option<u64>,
+    pub min_duration_ms: Option<u64>,
     #[serde(default, alias = "cooldown_ms")]
-    cooldown_ms: Option<u64>,
+    pub cooldown_ms: Option<u64>,
     #[serde(default)]
-    zone: Option<Vec<[f32; 2]>>,
-    #[serde(default, alias = "zone_anchor")]
-    zone_anchor: Option<String>,
+    pub zone: Option<Vec<[f32; 2]>>,
+    #[serde(default, alias = "zone_anchor", deserialize_with = "zone_anchor")]
+    pub zone_anchor: Option<Anchor>,
 }
 
 impl RuleSpec {
-    fn into_rule(self, index: usize) -> Result<Rule, String> {
-        let name = if self.kind.trim().is_empty() {
-            format!("#{}", index + 1)
-        } else {
-            self.kind.clone()
-        };
-        let label_match = match self.label_match.as_deref() {
-            None => LabelMatch::default(),
-            Some(s) => LabelMatch::parse(s).ok_or_else(|| {
-                format!("rule '{name}': label-match '{s}' is not one of exact, contains")
-            })?,
-        };
-        let anchor = match self.zone_anchor.as_deref() {
-            None => Anchor::default(),
-            Some(s) => Anchor::parse(s).ok_or_else(|| {
-                format!("rule '{name}': zone-anchor '{s}' is not one of bottom-centre, centre")
-            })?,
-        };
+    /// The rule, with defaults filled in and checked; errors name the rule.
+    pub fn into_rule(self) -> Result<Rule, String> {
         if self.zone.is_none() && self.zone_anchor.is_some() {
-            return Err(format!("rule '{name}': zone-anchor without a zone"));
+            return Err(format!("rule '{}': zone-anchor without a zone", self.kind));
         }
         let rule = Rule {
             name: self.kind,
@@ -91,7 +94,7 @@ impl RuleSpec {
                 Labels::One(s) => vec![s],
                 Labels::Many(v) => v,
             },
-            label_match,
+            label_match: self.label_match.unwrap_or_default(),
             min_score: self.min_score.unwrap_or(DEFAULT_MIN_SCORE) as f32,
             min_frames: self.min_frames.unwrap_or(DEFAULT_MIN_FRAMES),
             min_duration_ns: self
@@ -99,7 +102,10 @@ impl RuleSpec {
                 .unwrap_or(DEFAULT_MIN_DURATION_MS as u64)
                 * 1_000_000,
             cooldown_ns: self.cooldown_ms.unwrap_or(DEFAULT_COOLDOWN_MS as u64) * 1_000_000,
-            zone: self.zone.map(|polygon| Zone { polygon, anchor }),
+            zone: self.zone.map(|polygon| Zone {
+                polygon,
+                anchor: self.zone_anchor.unwrap_or_default(),
+            }),
         };
         rule.validate()?;
         Ok(rule)
@@ -117,21 +123,17 @@ pub fn parse_rules(text: &str, json: bool) -> Result<Vec<Rule>, String> {
     if file.rules.is_empty() {
         return Err("no rules (expected a list 'rules' with at least one rule)".into());
     }
-    file.rules
-        .into_iter()
-        .enumerate()
-        .map(|(i, spec)| spec.into_rule(i))
-        .collect()
+    file.rules.into_iter().map(RuleSpec::into_rule).collect()
 }
 
 /// Reads and parses a rules file; the error names the file.
 pub fn load_rules(path: &Path) -> Result<Vec<Rule>, String> {
     let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("Could not read rules-location '{}': {e}", path.display()))?;
+        .map_err(|e| format!("Could not read rules-file '{}': {e}", path.display()))?;
     let json = path
         .extension()
         .is_some_and(|e| e.eq_ignore_ascii_case("json"));
-    parse_rules(&text, json).map_err(|e| format!("Bad rules-location '{}': {e}", path.display()))
+    parse_rules(&text, json).map_err(|e| format!("Bad rules-file '{}': {e}", path.display()))
 }
 
 /// Parses a zone property: points `x,y` separated by spaces or `;`, normalised coordinates.
@@ -148,29 +150,13 @@ pub fn parse_zone(text: &str) -> Result<Vec<[f32; 2]>, String> {
         .collect()
 }
 
-/// Reads a label map (one label per line, as for `stgcnclassify labels=`); blank lines skipped.
-pub fn load_label_map(path: &Path) -> Result<Vec<String>, String> {
-    let text = std::fs::read_to_string(path)
-        .map_err(|e| format!("Could not read label-map '{}': {e}", path.display()))?;
-    let labels: Vec<String> = text
-        .lines()
-        .map(str::trim)
-        .filter(|l| !l.is_empty())
-        .map(String::from)
-        .collect();
-    if labels.is_empty() {
-        return Err(format!("label-map '{}' holds no labels", path.display()));
-    }
-    Ok(labels)
-}
-
-/// Every label of every rule must match at least one label of the map.
-pub fn check_labels(rules: &[Rule], known: &[String], map: &Path) -> Result<(), String> {
+/// Every label of every rule must match at least one label of the classifier's label file.
+pub fn check_labels(rules: &[Rule], known: &[String], file: &Path) -> Result<(), String> {
     for rule in rules {
         let unknown = rule.unknown_labels(known);
         if !unknown.is_empty() {
             return Err(format!(
-                "rule '{}': unknown label{} {}: no {} match among the {} labels of label-map '{}'",
+                "rule '{}': unknown label{} {}: no {} match among the {} labels of labels-file '{}'",
                 rule.name,
                 if unknown.len() > 1 { "s" } else { "" },
                 unknown
@@ -180,7 +166,7 @@ pub fn check_labels(rules: &[Rule], known: &[String], map: &Path) -> Result<(), 
                     .join(", "),
                 rule.label_match.as_str(),
                 known.len(),
-                map.display()
+                file.display()
             ));
         }
     }
@@ -256,6 +242,10 @@ mod tests {
         assert!(
             err("[[rules]]\ntype = \"fall\"\nlabels = \"x\"\nlabel-match = \"regex\"\n")
                 .contains("label-match 'regex'")
+        );
+        assert!(
+            err("[[rules]]\ntype = \"fall\"\nlabels = \"x\"\nzone-anchor = \"centre\"\n")
+                .contains("zone-anchor without a zone")
         );
         assert!(
             err("[[rules]]\ntype = \"fall\"\nlabels = \"x\"\nzone = [[0.0, 0.0], [1.0, 1.0]]\n")
