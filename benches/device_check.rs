@@ -3,7 +3,8 @@
 //!
 //! ```text
 //! cargo bench --bench device_check -- kit=DIR [device=cuda] [out=FILE.json] [streams=1,8,16,32,64]
-//!     [frames=300] [paced-seconds=8] [rounds=3] [checks=accuracy,fall,raw,single,streams]
+//!     [frames=300] [paced-seconds=8] [rounds=3] [raw-batches=1,8,16,32]
+//!     [checks=accuracy,fall,raw,single,streams]
 //! ```
 //! `kit` holds `models/` (`yolo11n-pose_dynamic.onnx`, `fall_stgcnpp.onnx`, optionally
 //! `yolo11n-pose_dynamic_fp16.onnx`), `images/*.jpg` and `frames/NNN.jpg` (the NTU falling clip).
@@ -53,6 +54,7 @@ struct Options {
     frames: usize,
     paced_seconds: u64,
     rounds: usize,
+    raw_batches: Vec<usize>,
     checks: Vec<String>,
     out: Option<PathBuf>,
 }
@@ -80,6 +82,11 @@ fn options() -> Options {
         frames: arg("frames").map_or(300, |s| s.parse().expect("frames=N")),
         paced_seconds: arg("paced-seconds").map_or(8, |s| s.parse().expect("paced-seconds=N")),
         rounds: arg("rounds").map_or(3, |s| s.parse().expect("rounds=N")),
+        raw_batches: arg("raw-batches")
+            .unwrap_or_else(|| "1,8,16,32".into())
+            .split(',')
+            .map(|s| s.parse().expect("raw-batches=N,N,..."))
+            .collect(),
         checks: arg("checks")
             .unwrap_or_else(|| "accuracy,fall,raw,single,streams".into())
             .split(',')
@@ -362,13 +369,15 @@ fn letterboxed(model: &PoseModel, frames: &Frames) -> Vec<Vec<f32>> {
         .collect()
 }
 
-/// Frames/s of `Session::run` on batches of `batch` tensors from plain host memory.
+/// Frames/s of `Session::run` on batches of `batch` tensors from plain host memory; cuDNN's
+/// convolution algorithms chosen by heuristics (as the element does) or by `exhaustive` search.
 fn raw_plain_fps(
     model: &Path,
     device: Device,
     tensors: &[Vec<f32>],
     batch: usize,
     seconds: f64,
+    exhaustive: bool,
 ) -> f64 {
     let request = onnx::SessionRequest {
         model,
@@ -376,7 +385,12 @@ fn raw_plain_fps(
         fallback_to_cpu: false,
         threads: 2,
     };
-    let mut session = onnx::load_session(&request).unwrap().session;
+    let search = if exhaustive {
+        ort::ep::cuda::ConvAlgorithmSearch::Exhaustive
+    } else {
+        ort::ep::cuda::ConvAlgorithmSearch::Heuristic
+    };
+    let mut session = onnx::load_session_with(&request, search).unwrap().session;
     let input = session.inputs()[0].name().to_string();
     let frame_len = tensors[0].len();
     let side = ((frame_len / 3) as f64).sqrt() as usize;
@@ -445,15 +459,19 @@ fn load_model(model: &Path, device: Device) -> PoseModel {
 fn raw(options: &Options, tensors: &[Vec<f32>], model_path: &Path) -> Value {
     let mut model = load_model(model_path, options.device);
     let mut rows = Vec::new();
-    for batch in [1, 8, 16, 32] {
-        let plain = raw_plain_fps(model_path, options.device, tensors, batch, 2.0);
+    for &batch in &options.raw_batches {
+        let plain = raw_plain_fps(model_path, options.device, tensors, batch, 2.0, false);
+        let exhaustive = raw_plain_fps(model_path, options.device, tensors, batch, 2.0, true);
         let binding = raw_binding_fps(&mut model, tensors, batch, 2.0);
         println!(
-            "raw batch {batch:>2}: plain {plain:8.1} fps, IO binding (pinned) {binding:8.1} fps"
+            "raw batch {batch:>2}: plain {plain:8.1} fps (exhaustive cuDNN search {exhaustive:8.1}), IO binding (pinned) {binding:8.1} fps"
         );
-        rows.push(
-            json!({"batch": batch, "plain_fps": round3(plain), "io_binding_fps": round3(binding)}),
-        );
+        rows.push(json!({
+            "batch": batch,
+            "plain_fps": round3(plain),
+            "plain_exhaustive_search_fps": round3(exhaustive),
+            "io_binding_fps": round3(binding),
+        }));
     }
     json!({
         "model": model_path.file_name().unwrap().to_string_lossy(),
@@ -701,12 +719,12 @@ fn figures_json(f: &RunFigures) -> Value {
     })
 }
 
-fn single(options: &Options, tensors: &[Vec<f32>], model_path: &Path) -> Value {
+fn single(options: &Options, tensors: &[Vec<f32>], model_path: &Path, rounds: usize) -> Value {
     let mut model = load_model(model_path, options.device);
     let (mut plains, mut bindings, mut chains) = (Vec::new(), Vec::new(), Vec::new());
     let count = options.frames.max(90) * 2;
-    for round in 0..options.rounds {
-        let plain = raw_plain_fps(model_path, options.device, tensors, 1, 3.0);
+    for round in 0..rounds {
+        let plain = raw_plain_fps(model_path, options.device, tensors, 1, 3.0, false);
         let binding = raw_binding_fps(&mut model, tensors, 1, 3.0);
         let chain = run_streams(options, model_path, 1, count, false, false).fps;
         println!(
@@ -724,7 +742,7 @@ fn single(options: &Options, tensors: &[Vec<f32>], model_path: &Path) -> Value {
     );
     json!({
         "model": model_path.file_name().unwrap().to_string_lossy(),
-        "rounds": options.rounds,
+        "rounds": rounds,
         "frames_per_chain_run": count,
         "raw_plain_fps": round3(plain),
         "raw_io_binding_fps": round3(binding),
@@ -810,9 +828,18 @@ fn main() {
         save(&result);
     }
     if want("single") {
+        // The float16 model once: the comparison of interest is float32's.
         let value: Vec<Value> = models
             .iter()
-            .map(|m| single(&options, &tensors, m))
+            .enumerate()
+            .map(|(i, m)| {
+                single(
+                    &options,
+                    &tensors,
+                    m,
+                    if i == 0 { options.rounds } else { 1 },
+                )
+            })
             .collect();
         println!("single: {}", json!(value));
         result.insert("single".into(), json!(value));
