@@ -287,7 +287,7 @@ impl Engine {
             fallback_to_cpu: config.fallback_to_cpu,
             threads: config.threads,
         };
-        let model = PoseModel::load(&request, config.format)?;
+        let mut model = PoseModel::load(&request, config.format)?;
         let contract = model.contract.clone();
         // A model with a fixed batch of 1 still shares its session; it just never batches.
         let max_batch = if contract.dynamic_batch {
@@ -295,10 +295,13 @@ impl Engine {
         } else {
             1
         };
-        let arenas = [
+        let mut arenas = [
             model.allocate_frames(max_batch)?,
             model.allocate_frames(max_batch)?,
         ];
+        if model.execution_provider == crate::onnx::CUDA_EXECUTION_PROVIDER {
+            warm_up_batch_sizes(&mut model, &mut arenas[0])?;
+        }
         let unpinned_reason = arenas[0].unpinned_reason.clone();
         let shared = Arc::new(Shared {
             queue: Mutex::new(Queue::default()),
@@ -312,6 +315,7 @@ impl Engine {
         let fallback_reason = model.fallback_reason.clone();
         let binding_error = model.binding_error.clone();
         let first_call = model.first_call;
+        let on_cuda = model.execution_provider == crate::onnx::CUDA_EXECUTION_PROVIDER;
         let worker = {
             let (shared, timeout) = (shared.clone(), config.batch_timeout);
             thread::Builder::new()
@@ -319,7 +323,12 @@ impl Engine {
                     Some(name) => format!("pose-group-{name}"),
                     None => "pose-engine".to_string(),
                 })
-                .spawn(move || run_worker(model, &shared, timeout))
+                .spawn(move || {
+                    if on_cuda {
+                        raise_priority();
+                    }
+                    run_worker(model, &shared, timeout)
+                })
                 .map_err(|e| format!("could not start the pose inference thread: {e}"))?
         };
         Ok(Self {
@@ -335,6 +344,37 @@ impl Engine {
             worker: Some(worker),
         })
     }
+}
+
+/// Decoding settings for a frame whose persons nobody reads (warm-up, abandoned slots).
+const IGNORED: (Letterbox, DecodeParams) = (
+    Letterbox {
+        src_width: 1,
+        src_height: 1,
+        dst_width: 1,
+        dst_height: 1,
+        scale: 1.0,
+        resized_width: 1,
+        resized_height: 1,
+    },
+    DecodeParams {
+        score_threshold: 1.0,
+        nms_threshold: 1.0,
+        max_persons: 0,
+    },
+);
+
+/// Runs every batch size once. On CUDA the first call of each input shape chooses its cuDNN
+/// algorithms and grows ONNX Runtime's memory arena: tens to hundreds of milliseconds that the
+/// first frames of a session group would otherwise wait, stalling every stream of it.
+fn warm_up_batch_sizes(model: &mut PoseModel, arena: &mut FrameArena) -> Result<(), String> {
+    for frame in 0..arena.frames() {
+        arena.frame_mut(frame).fill(0.0);
+    }
+    for frames in 2..=arena.frames() {
+        model.run_frames(arena, &vec![IGNORED; frames])?;
+    }
+    Ok(())
 }
 
 /// Waits until the filling arena is ready ([`Queue::ready`]), seals it and switches the
@@ -378,6 +418,17 @@ fn next_call(
     Some((index, requests))
 }
 
+/// Raises this thread's scheduling priority a little, best effort (it needs CAP_SYS_NICE). On a
+/// GPU the worker only feeds the accelerator, while the streams' pre-processing can fill every
+/// core: a starved worker leaves the GPU idle.
+fn raise_priority() {
+    // SAFETY: plain system calls on this thread's own id.
+    unsafe {
+        let tid = libc::gettid() as libc::id_t;
+        libc::setpriority(libc::PRIO_PROCESS, tid, -5);
+    }
+}
+
 fn run_worker(mut model: PoseModel, shared: &Shared, timeout: Duration) {
     let mut free_since = Instant::now();
     while let Some((index, requests)) = next_call(shared, timeout, free_since) {
@@ -390,14 +441,7 @@ fn run_worker(mut model: PoseModel, shared: &Shared, timeout: Duration) {
                 .iter()
                 .map(|r| match r {
                     Some(r) => (r.letterbox, r.params),
-                    None => (
-                        Letterbox::new(1, 1, 1, 1),
-                        DecodeParams {
-                            score_threshold: 1.0,
-                            nms_threshold: 1.0,
-                            max_persons: 0,
-                        },
-                    ),
+                    None => IGNORED,
                 })
                 .collect();
             let results = match model.run_frames(&shared.arenas[index], &items) {
