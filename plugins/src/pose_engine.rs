@@ -315,7 +315,6 @@ impl Engine {
         let fallback_reason = model.fallback_reason.clone();
         let binding_error = model.binding_error.clone();
         let first_call = model.first_call;
-        let on_cuda = model.execution_provider == crate::onnx::CUDA_EXECUTION_PROVIDER;
         let worker = {
             let (shared, timeout) = (shared.clone(), config.batch_timeout);
             thread::Builder::new()
@@ -323,12 +322,7 @@ impl Engine {
                     Some(name) => format!("pose-group-{name}"),
                     None => "pose-engine".to_string(),
                 })
-                .spawn(move || {
-                    if on_cuda {
-                        raise_priority();
-                    }
-                    run_worker(model, &shared, timeout)
-                })
+                .spawn(move || run_worker(model, &shared, timeout))
                 .map_err(|e| format!("could not start the pose inference thread: {e}"))?
         };
         Ok(Self {
@@ -416,17 +410,6 @@ fn next_call(
     drop(queue);
     shared.space.notify_all();
     Some((index, requests))
-}
-
-/// Raises this thread's scheduling priority a little, best effort (it needs CAP_SYS_NICE). On a
-/// GPU the worker only feeds the accelerator, while the streams' pre-processing can fill every
-/// core: a starved worker leaves the GPU idle.
-fn raise_priority() {
-    // SAFETY: plain system calls on this thread's own id.
-    unsafe {
-        let tid = libc::gettid() as libc::id_t;
-        libc::setpriority(libc::PRIO_PROCESS, tid, -5);
-    }
 }
 
 fn run_worker(mut model: PoseModel, shared: &Shared, timeout: Duration) {
