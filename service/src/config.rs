@@ -91,7 +91,7 @@ pub enum LogFormat {
 }
 
 #[derive(Clone, Debug, PartialEq, Deserialize)]
-#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+#[serde(deny_unknown_fields, default, rename_all = "kebab-case")]
 struct ServiceSection {
     listen: String,
     data_dir: String,
@@ -1061,6 +1061,14 @@ mod tests {
             "{e}"
         );
         assert!(e.message.contains("missing.onnx"), "{e}");
+    }
+
+    #[test]
+    fn service_keys_left_out_take_their_defaults() {
+        let e = err("[service]\nlisten = \"0.0.0.0:1\"\n");
+        // Only the missing cameras are wrong, not the missing service keys.
+        assert_eq!(e.0.len(), 1, "{e}");
+        assert!(e.0[0].message.contains("no cameras"), "{e}");
     }
 
     #[test]

@@ -27,18 +27,19 @@ pub struct Service {
     cameras: Mutex<BTreeMap<String, Camera>>,
 }
 
-/// What `/ready` answers.
+/// What `/ready` answers: ready or not, and every camera that is not running, with why.
 #[derive(Debug, Serialize)]
 pub struct Readiness {
     pub ready: bool,
-    /// The cameras that are not ready, and why.
-    pub waiting: Vec<Waiting>,
+    pub cameras: Vec<NotRunning>,
 }
 
 #[derive(Debug, Serialize)]
-pub struct Waiting {
+pub struct NotRunning {
     pub id: String,
     pub state: State,
+    /// Whether this camera counts as ready (see `Status::ready`).
+    pub ready: bool,
     pub reason: String,
 }
 
@@ -221,24 +222,29 @@ impl Service {
     }
 
     pub fn readiness(&self) -> Readiness {
-        let waiting: Vec<Waiting> = self
+        let cameras: Vec<NotRunning> = self
             .statuses()
             .into_iter()
-            .filter(|s| !s.ready())
-            .map(|s| Waiting {
+            .filter(|s| s.state != State::Running)
+            .map(|s| NotRunning {
+                ready: s.ready(),
                 reason: match (&s.state, &s.last_error) {
                     (State::Disabled, Some(e)) => format!("disabled: {e}"),
-                    (_, Some(e)) => e.clone(),
+                    (State::Backoff, Some(e)) => format!(
+                        "restarting in {:.1} s after: {e}",
+                        s.retry_in_s.unwrap_or(0.0)
+                    ),
                     (State::Starting, None) => "starting: no frame through the chain yet".into(),
-                    (state, None) => state.as_str().into(),
+                    (State::Starting, Some(e)) => format!("starting again after: {e}"),
+                    (state, _) => state.as_str().into(),
                 },
                 id: s.id,
                 state: s.state,
             })
             .collect();
         Readiness {
-            ready: waiting.is_empty(),
-            waiting,
+            ready: cameras.iter().all(|c| c.ready),
+            cameras,
         }
     }
 }
