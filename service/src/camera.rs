@@ -114,11 +114,22 @@ struct Shared {
 enum Command {
     /// EOS, wait for the sinks to flush until the deadline, stop.
     Stop(Instant),
+    /// Tear the pipeline down and start it again now (the operator asked).
+    Restart,
+}
+
+/// Why `Supervisor::wait` returned.
+#[derive(PartialEq)]
+enum Wake {
+    Stop,
+    Restart,
+    Timeout,
 }
 
 /// How a pipeline run ended.
 enum Outcome {
     Stopped,
+    Restart,
     Ended,
     Failed {
         reason: &'static str,
@@ -185,6 +196,11 @@ impl Camera {
         }
     }
 
+    /// Restarts the camera now (from any state but stopped).
+    pub fn restart(&self) {
+        let _ = self.commands.send(Command::Restart);
+    }
+
     /// Asks the camera to stop by `deadline` (EOS first, so its sinks flush).
     pub fn stop(&self, deadline: Instant) {
         let _ = self.commands.send(Command::Stop(deadline));
@@ -223,6 +239,14 @@ impl Camera {
     }
 
     /// Time since the supervisor thread last showed it is not stuck.
+    /// Finished (a file that ended) or disabled: nothing more will happen by itself.
+    pub fn done(&self) -> bool {
+        matches!(
+            self.shared.inner.lock().unwrap().state,
+            State::Finished | State::Disabled
+        )
+    }
+
     pub fn heartbeat_age(&self) -> Duration {
         let beat = Duration::from_millis(self.shared.heartbeat_ms.load(Ordering::Relaxed));
         self.shared.epoch.elapsed().saturating_sub(beat)
@@ -281,13 +305,17 @@ fn collect(shared: &Shared, config: &CameraConfig, metrics: &Metrics) {
                 .get_or_create(&Metrics::camera(id))
                 .set(t as i64);
         }
-        for (element, name) in [
-            (Some(&p.pose), "rtmopose"),
-            (p.action.as_ref(), "stgcnclassify"),
+        for (element, name, property) in [
+            (Some(&p.pose), "rtmopose", props::pose::EXECUTION_PROVIDER),
+            (
+                p.action.as_ref(),
+                "stgcnclassify",
+                props::action::EXECUTION_PROVIDER,
+            ),
         ] {
-            if let Some(provider) = element.and_then(|e| {
-                props::read_string(e, props::pose::EXECUTION_PROVIDER).filter(|s| !s.is_empty())
-            }) {
+            if let Some(provider) =
+                element.and_then(|e| props::read_string(e, property).filter(|s| !s.is_empty()))
+            {
                 metrics.provider(id, name, &provider);
             }
         }
@@ -359,8 +387,8 @@ impl Supervisor {
         self.context.metrics.restart(self.id(), reason);
     }
 
-    /// Waits up to `duration` for a stop command; true when asked to stop.
-    fn wait(&self, duration: Option<Duration>) -> bool {
+    /// Waits up to `duration` (for ever: `None`) for a command.
+    fn wait(&self, duration: Option<Duration>) -> Wake {
         let end = duration.map(|d| Instant::now() + d);
         loop {
             self.beat();
@@ -368,14 +396,17 @@ impl Supervisor {
                 Some(end) => {
                     let left = end.saturating_duration_since(Instant::now());
                     if left.is_zero() {
-                        return false;
+                        return Wake::Timeout;
                     }
                     left.min(Duration::from_millis(500))
                 }
                 None => Duration::from_millis(500),
             };
             match self.commands.recv_timeout(slice) {
-                Ok(Command::Stop(_)) | Err(mpsc::RecvTimeoutError::Disconnected) => return true,
+                Ok(Command::Stop(_)) | Err(mpsc::RecvTimeoutError::Disconnected) => {
+                    return Wake::Stop;
+                }
+                Ok(Command::Restart) => return Wake::Restart,
                 Err(mpsc::RecvTimeoutError::Timeout) => {}
             }
         }
@@ -409,11 +440,18 @@ impl Supervisor {
             };
             match outcome {
                 Outcome::Stopped => break,
+                Outcome::Restart => {
+                    tracing::info!(camera = self.id(), "restarting on request");
+                    self.count_restart("manual");
+                    attempt = 0;
+                }
                 Outcome::Ended if self.config.at_end == AtEnd::Stop => {
                     tracing::info!(camera = self.id(), "the stream ended");
                     self.set_state(State::Finished, None, None);
-                    self.wait(None);
-                    break;
+                    if self.wait(None) == Wake::Stop {
+                        break;
+                    }
+                    self.count_restart("manual");
                 }
                 Outcome::Ended if self.config.kind == SourceKind::File => {
                     // A looped file: start again at once, no failure.
@@ -437,8 +475,11 @@ impl Supervisor {
                             "camera disabled: its configuration is wrong (fix it and reload)"
                         );
                         self.set_state(State::Disabled, Some(message), None);
-                        self.wait(None);
-                        break;
+                        if self.wait(None) == Wake::Stop {
+                            break;
+                        }
+                        self.count_restart("manual");
+                        continue;
                     }
                     if started.elapsed() >= settings.healthy_after {
                         attempt = 0;
@@ -455,7 +496,7 @@ impl Supervisor {
                         "camera failed; restarting after backoff"
                     );
                     self.set_state(State::Backoff, Some(message), Some(Instant::now() + delay));
-                    if self.wait(Some(delay)) {
+                    if self.wait(Some(delay)) == Wake::Stop {
                         break;
                     }
                 }
@@ -566,6 +607,7 @@ impl Supervisor {
             if stopping.is_none() {
                 let stop = match self.commands.try_recv() {
                     Ok(Command::Stop(deadline)) => Some(deadline),
+                    Ok(Command::Restart) => return Outcome::Restart,
                     Err(mpsc::TryRecvError::Disconnected) => {
                         Some(Instant::now() + Duration::from_secs(5))
                     }

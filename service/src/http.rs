@@ -1,5 +1,5 @@
-//! The HTTP endpoints, on one port: `/metrics` (OpenMetrics text), `/live`, `/ready` and
-//! `/api/v1/cameras` (JSON).
+//! The HTTP endpoints, on one port: `/metrics` (OpenMetrics text), `/live`, `/ready`,
+//! `/api/v1/cameras` (JSON) and `POST /api/v1/cameras/ID/restart`.
 //!
 //! `tiny_http`: a small synchronous server with no async runtime. Four endpoints polled every
 //! few seconds need nothing more, and it keeps the service's build time small next to the
@@ -72,6 +72,13 @@ fn json(status: u16, body: &impl serde::Serialize) -> Response<Cursor<Vec<u8>>> 
         .with_header(header("Content-Type", "application/json"))
 }
 
+/// `ID` of `/api/v1/cameras/ID/restart`.
+fn restart_id(path: &str) -> Option<&str> {
+    path.strip_prefix("/api/v1/cameras/")?
+        .strip_suffix("/restart")
+        .filter(|id| !id.is_empty())
+}
+
 fn handle(service: &Service, request: Request) {
     let path = request.url().split('?').next().unwrap_or("").to_string();
     let response = match (request.method(), path.as_str()) {
@@ -97,11 +104,21 @@ fn handle(service: &Service, request: Request) {
                 "cameras": service.statuses(),
             }),
         ),
-        (Method::Get, _) => {
-            Response::from_string("not found: /metrics, /live, /ready, /api/v1/cameras\n")
-                .with_status_code(404)
+        (Method::Post, p) if restart_id(p).is_some() => {
+            let id = restart_id(p).unwrap();
+            if service.restart(id) {
+                tracing::info!(camera = id, "restart requested over HTTP");
+                json(202, &serde_json::json!({ "restarting": id }))
+            } else {
+                json(404, &serde_json::json!({ "error": format!("no camera '{id}' here") }))
+            }
         }
-        _ => Response::from_string("only GET\n").with_status_code(405),
+        (Method::Get, _) => Response::from_string(
+            "not found: /metrics, /live, /ready, /api/v1/cameras, POST /api/v1/cameras/ID/restart\n",
+        )
+        .with_status_code(404),
+        _ => Response::from_string("only GET, and POST to restart a camera\n")
+            .with_status_code(405),
     };
     if let Err(e) = request.respond(response) {
         tracing::debug!(error = %e, "HTTP client went away");

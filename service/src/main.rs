@@ -31,6 +31,10 @@ struct Cli {
     /// HTTP listen address, overriding service.listen (e.g. 0.0.0.0:9464)
     #[arg(long, value_name = "ADDR")]
     listen: Option<String>,
+    /// Exit once every camera is finished (files with at-end = "stop") or disabled: 0 when all
+    /// finished, 1 otherwise (batch processing of recordings)
+    #[arg(long)]
+    exit_when_done: bool,
 }
 
 fn hostname() -> String {
@@ -98,10 +102,10 @@ fn main() -> ExitCode {
         );
         return ExitCode::SUCCESS;
     }
-    run(config, shard)
+    run(config, shard, cli.exit_when_done)
 }
 
-fn run(config: config::Config, shard: Shard) -> ExitCode {
+fn run(config: config::Config, shard: Shard, exit_when_done: bool) -> ExitCode {
     logging::init(config.service.log_format, config.service.log_level);
     logging::bridge_gstreamer();
     // Signals are caught before anything starts, so an early SIGTERM is not lost.
@@ -123,30 +127,41 @@ fn run(config: config::Config, shard: Shard) -> ExitCode {
             return ExitCode::from(1);
         }
     };
-    for signal in signals.forever() {
-        match signal {
-            SIGHUP => match config::load(&file) {
-                Ok(new) => service.reload(new),
-                Err(errors) => {
-                    service.reload_failed();
-                    tracing::error!(
-                        errors = %errors,
-                        "the configuration is invalid; the running one stays"
-                    );
+    loop {
+        for signal in signals.pending() {
+            if signal == SIGHUP {
+                match config::load(&file) {
+                    Ok(new) => service.reload(new),
+                    Err(errors) => {
+                        service.reload_failed();
+                        tracing::error!(
+                            errors = %errors,
+                            "the configuration is invalid; the running one stays"
+                        );
+                    }
                 }
-            },
-            _ => {
-                tracing::info!(signal, "shutting down: end of stream into every camera");
-                let clean = service.shutdown();
-                http.stop();
-                if clean {
-                    tracing::info!("stopped");
-                    return ExitCode::SUCCESS;
-                }
-                tracing::error!("some cameras did not stop before the shutdown deadline");
-                return ExitCode::from(1);
+                continue;
             }
+            tracing::info!(signal, "shutting down: end of stream into every camera");
+            let clean = service.shutdown();
+            http.stop();
+            if clean {
+                tracing::info!("stopped");
+                return ExitCode::SUCCESS;
+            }
+            tracing::error!("some cameras did not stop before the shutdown deadline");
+            return ExitCode::from(1);
         }
+        if exit_when_done && let Some(all_finished) = service.done() {
+            service.shutdown();
+            http.stop();
+            tracing::info!(all_finished, "every camera is done");
+            return if all_finished {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::from(1)
+            };
+        }
+        std::thread::sleep(std::time::Duration::from_millis(100));
     }
-    ExitCode::SUCCESS
 }

@@ -186,6 +186,28 @@ impl Service {
         all
     }
 
+    /// Restarts one camera now; false when this replica has no such camera.
+    pub fn restart(&self, id: &str) -> bool {
+        match self.cameras.lock().unwrap().get(id) {
+            Some(camera) => {
+                camera.restart();
+                true
+            }
+            None => false,
+        }
+    }
+
+    /// Whether every camera is finished or disabled (`--exit-when-done`), and whether all of
+    /// them finished.
+    pub fn done(&self) -> Option<bool> {
+        let cameras = self.cameras.lock().unwrap();
+        cameras.values().all(Camera::done).then(|| {
+            cameras
+                .values()
+                .all(|c| c.status().state == State::Finished)
+        })
+    }
+
     /// Brings the metrics read from elements and spools up to date (before a scrape).
     pub fn collect(&self) {
         for camera in self.cameras.lock().unwrap().values() {

@@ -1,5 +1,6 @@
 //! SIGHUP reloads the configuration and touches only the cameras that were added, removed or
-//! changed; an invalid file is refused and the running configuration stays.
+//! changed; an invalid file is refused and the running configuration stays. An operator's
+//! restart of one camera over HTTP.
 
 mod support;
 
@@ -64,6 +65,15 @@ fn sighup_touches_only_what_changed() {
     let metrics = serve.get("/metrics").unwrap().1;
     assert!(!metrics.contains("camera=\"d\""), "d's series remain");
     assert!(metrics.contains("recognizer_frames_processed_total{camera=\"c\"} 5"));
+
+    // An operator restarts one camera over HTTP; an unknown id is refused.
+    let url = |id: &str| format!("http://127.0.0.1:{port}/api/v1/cameras/{id}/restart");
+    assert_eq!(http_post(&url("a")), Some(202));
+    assert_eq!(http_post(&url("nope")), Some(404));
+    wait_until("a to run again and finish", || {
+        serve.metric("recognizer_camera_restarts_total{camera=\"a\",reason=\"manual\"}") == 1.0
+            && serve.state("a") == "finished"
+    });
 
     // A broken file is refused; the cameras stay.
     std::fs::write(&file, "[[cameras]\n").unwrap();

@@ -241,17 +241,30 @@ impl Drop for Serve {
     }
 }
 
-pub fn http_get(url: &str) -> Option<(u16, String)> {
-    let agent = ureq::Agent::new_with_config(
+/// An HTTP client that returns every status as a response (and gives up after 30 s).
+fn agent() -> ureq::Agent {
+    ureq::Agent::new_with_config(
         ureq::Agent::config_builder()
             .timeout_global(Some(Duration::from_secs(30)))
             .http_status_as_error(false)
             .build(),
-    );
-    let mut response = agent.get(url).call().ok()?;
+    )
+}
+
+pub fn http_get(url: &str) -> Option<(u16, String)> {
+    let mut response = agent().get(url).call().ok()?;
     let status = response.status().as_u16();
     let body = response.body_mut().read_to_string().ok()?;
     Some((status, body))
+}
+
+/// POST with an empty body: status, `None` when nothing answers.
+pub fn http_post(url: &str) -> Option<u16> {
+    agent()
+        .post(url)
+        .send_empty()
+        .ok()
+        .map(|r| r.status().as_u16())
 }
 
 /// `name{labels} value` lines of the exposition format.
@@ -365,6 +378,14 @@ impl Drop for RtspCamera {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// A benchmark's `name=value` argument, or `default`.
+pub fn bench_arg(name: &str, default: &str) -> String {
+    std::env::args()
+        .filter_map(|a| a.strip_prefix(&format!("{name}=")).map(String::from))
+        .next()
+        .unwrap_or_else(|| default.to_string())
 }
 
 /// Event ids in a JSON Lines events file.
