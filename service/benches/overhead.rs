@@ -69,17 +69,19 @@ fn main() {
 
         // recognizer-serve with one camera.
         let frames_serve = dir.join(format!("serve-{round}.jsonl"));
-        let config = dir.join("serve.toml");
-        std::fs::write(
-            &config,
-            format!(
-                "{}\n[[cameras]]\nid = \"cam0\"\nuri = \"{uri}\"\npose-group = \"main\"\nat-end = \"stop\"\n{}[cameras.events]\nframes-location = \"{}\"\n",
-                common_toml(free_port(), &dir.join("data")),
-                fall_sections(),
-                frames_serve.display()
-            ),
-        )
-        .unwrap();
+        let config = write_config(
+            &dir,
+            free_port(),
+            &[camera(
+                "cam0",
+                &uri,
+                &format!(
+                    "at-end = \"stop\"\n{}[cameras.events]\nframes-location = \"{}\"\n",
+                    fall_sections(),
+                    frames_serve.display()
+                ),
+            )],
+        );
         let start = Instant::now();
         let status = Command::new(env!("CARGO_BIN_EXE_recognizer-serve"))
             .arg("--config")

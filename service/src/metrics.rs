@@ -211,30 +211,30 @@ impl Metrics {
             "Frames an element passed on without its metadata because inference failed",
             m.frame_errors.clone(),
         );
-        r.register_with_unit(
-            "pose_inference",
-            "Time a frame the pose model ran on spent in rtmopose (including waiting for a shared batch)",
-            Unit::Seconds,
-            m.pose_seconds.clone(),
-        );
-        r.register_with_unit(
-            "action_inference",
-            "Time a frame on which stgcnclassify ran its classifier spent in that element",
-            Unit::Seconds,
-            m.action_seconds.clone(),
-        );
-        r.register_with_unit(
-            "latency",
-            "Live cameras: pipeline clock at the event sink minus the frame's running time (capture to end of the chain)",
-            Unit::Seconds,
-            m.latency_seconds.clone(),
-        );
-        r.register_with_unit(
-            "processing",
-            "Time from a decoded frame entering the chain to the event sink",
-            Unit::Seconds,
-            m.processing_seconds.clone(),
-        );
+        for (name, help, family) in [
+            (
+                "pose_inference",
+                "Time a frame the pose model ran on spent in rtmopose (including waiting for a shared batch)",
+                &m.pose_seconds,
+            ),
+            (
+                "action_inference",
+                "Time a frame on which stgcnclassify ran its classifier spent in that element",
+                &m.action_seconds,
+            ),
+            (
+                "latency",
+                "Live cameras: pipeline clock at the event sink minus the frame's running time (capture to end of the chain)",
+                &m.latency_seconds,
+            ),
+            (
+                "processing",
+                "Time from a decoded frame entering the chain to the event sink",
+                &m.processing_seconds,
+            ),
+        ] {
+            r.register_with_unit(name, help, Unit::Seconds, family.clone());
+        }
         r.register(
             "persons",
             "Persons on the camera's last processed frame",

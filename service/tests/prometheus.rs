@@ -85,32 +85,25 @@ impl Drop for Prometheus {
 fn prometheus_scrapes_both_cameras_and_the_fall_event() {
     let dir = TempDir::new("prometheus");
     let port = free_port();
-    let config = dir.join("serve.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"{common}
-[[cameras]]
-id = "cam0"
-uri = "{falling}"
-pose-group = "main"
-at-end = "restart"
-expected-fps = 1
-{fall}
-[[cameras]]
-id = "cam1"
-uri = "{drinking}"
-pose-group = "main"
-at-end = "restart"
-interval = 3
-"#,
-            common = common_toml(port, &dir.join("data")),
-            falling = media(FALLING),
-            drinking = media(DRINKING),
-            fall = fall_sections(),
-        ),
-    )
-    .unwrap();
+    let config = write_config(
+        &dir,
+        port,
+        &[
+            camera(
+                "cam0",
+                &media(FALLING),
+                &format!(
+                    "at-end = \"restart\"\nexpected-fps = 1\n{}",
+                    fall_sections()
+                ),
+            ),
+            camera(
+                "cam1",
+                &media(DRINKING),
+                "at-end = \"restart\"\ninterval = 3\n",
+            ),
+        ],
+    );
     let serve = Serve::start(&config, port, &dir.join("serve.log"), &[]);
     let prometheus = Prometheus::start(&dir, port);
 

@@ -8,15 +8,12 @@ use std::time::Instant;
 
 use support::*;
 
-fn config(port: u16, data: &std::path::Path, cameras: &[(&str, u32)]) -> String {
-    let mut text = common_toml(port, data);
-    for (id, interval) in cameras {
-        text.push_str(&format!(
-            "\n[[cameras]]\nid = \"{id}\"\nuri = \"{}\"\npose-group = \"main\"\ninterval = {interval}\n",
-            media(STREET)
-        ));
-    }
-    text
+fn config(dir: &std::path::Path, port: u16, cameras: &[(&str, u32)]) {
+    let cameras: Vec<String> = cameras
+        .iter()
+        .map(|(id, interval)| camera(id, &media(STREET), &format!("interval = {interval}\n")))
+        .collect();
+    write_config(dir, port, &cameras);
 }
 
 fn ids(serve: &Serve) -> Vec<String> {
@@ -32,9 +29,8 @@ fn ids(serve: &Serve) -> Vec<String> {
 fn sighup_touches_only_what_changed() {
     let dir = TempDir::new("reload");
     let port = free_port();
-    let data = dir.join("data");
     let file = dir.join("serve.toml");
-    std::fs::write(&file, config(port, &data, &[("a", 1), ("b", 1), ("d", 1)])).unwrap();
+    config(&dir, port, &[("a", 1), ("b", 1), ("d", 1)]);
     let mut serve = Serve::start(&file, port, &dir.join("serve.log"), &[]);
     wait_until("the three file cameras to finish", || {
         ["a", "b", "d"].iter().all(|c| serve.state(c) == "finished")
@@ -42,7 +38,7 @@ fn sighup_touches_only_what_changed() {
     let a_before = serve.camera("a")["state_for_s"].as_f64().unwrap();
 
     // b changes, c is new, d goes, a stays as it was.
-    std::fs::write(&file, config(port, &data, &[("a", 1), ("b", 2), ("c", 1)])).unwrap();
+    config(&dir, port, &[("a", 1), ("b", 2), ("c", 1)]);
     let reloaded = Instant::now();
     serve.signal("HUP");
     wait_until("the reload", || {

@@ -48,46 +48,31 @@ fn cameras_heal_alone() {
         "rtsp://127.0.0.1:{}/never",
         silent.local_addr().unwrap().port()
     );
-    let camera = RtspCamera::start(rtsp_port);
-    let config = dir.join("serve.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"{common}
-[[cameras]]
-id = "file"
-uri = "{falling}"
-pose-group = "main"
-at-end = "restart"
-stall-timeout-s = 20
-{fall}[cameras.events]
-location = "events/file.jsonl"
-
-[[cameras]]
-id = "rtsp"
-uri = "{rtsp}"
-pose-group = "main"
-interval = 3
-stall-timeout-s = 3
-start-timeout-s = 15
-[cameras.source]
-timeout-s = 3
-
-[[cameras]]
-id = "silent"
-uri = "{silent_url}"
-pose-group = "main"
-start-timeout-s = 4
-[cameras.source]
-timeout-s = 2
-"#,
-            common = common_toml(port, &dir.join("data")),
-            falling = media(FALLING),
-            rtsp = camera.url,
-            fall = fall_sections(),
-        ),
-    )
-    .unwrap();
+    let rtsp = RtspCamera::start(rtsp_port);
+    let config = write_config(
+        &dir,
+        port,
+        &[
+            camera(
+                "file",
+                &media(FALLING),
+                &format!(
+                    "at-end = \"restart\"\nstall-timeout-s = 20\n{}[cameras.events]\nlocation = \"events/file.jsonl\"\n",
+                    fall_sections()
+                ),
+            ),
+            camera(
+                "rtsp",
+                &rtsp.url,
+                "interval = 3\nstall-timeout-s = 3\nstart-timeout-s = 15\n[cameras.source]\ntimeout-s = 3\n",
+            ),
+            camera(
+                "silent",
+                &silent_url,
+                "start-timeout-s = 4\n[cameras.source]\ntimeout-s = 2\n",
+            ),
+        ],
+    );
     let serve = Serve::start(&config, port, &dir.join("serve.log"), &[]);
 
     wait_until("the file and RTSP cameras to run", || {
@@ -122,9 +107,9 @@ timeout-s = 2
     // The RTSP server goes away for 10 s and comes back on the same port.
     let restarts_before = serve.camera("rtsp")["restarts"].as_u64().unwrap();
     let events_before = serve.metric("recognizer_events_total{camera=\"file\",type=\"fall\"}");
-    camera.stop();
+    rtsp.stop();
     let outage_pause = longest_pause(&serve, "file", Duration::from_secs(10));
-    let camera = RtspCamera::start(rtsp_port);
+    let rtsp = RtspCamera::start(rtsp_port);
     wait_until("the RTSP camera to come back", || {
         serve.state("rtsp") == "running"
             && serve.camera("rtsp")["restarts"].as_u64().unwrap() > restarts_before
@@ -163,5 +148,5 @@ timeout-s = 2
             .any(|l| l.contains("\"camera\":\"rtsp\"") && l.contains("restarting after backoff")),
         "the RTSP camera's failure is logged with its id"
     );
-    drop(camera);
+    drop(rtsp);
 }

@@ -4,20 +4,11 @@
 
 mod support;
 
+use recognizer_serve::camera::spool_count;
 use support::*;
 
 const TOKEN: &str = "Bearer tok-5ecret-31415926";
 const MQTT_PASSWORD: &str = "mqtt-pa55-27182818";
-
-fn spool_files(dir: &std::path::Path) -> usize {
-    std::fs::read_dir(dir)
-        .map(|it| {
-            it.filter_map(Result::ok)
-                .filter(|e| e.path().extension().is_some_and(|x| x == "json"))
-                .count()
-        })
-        .unwrap_or(0)
-}
 
 #[test]
 fn sigterm_keeps_undelivered_events_for_the_next_start() {
@@ -26,17 +17,15 @@ fn sigterm_keeps_undelivered_events_for_the_next_start() {
     let hook_port = free_port();
     let dead_mqtt = free_port();
     let data = dir.join("data");
-    let config = dir.join("serve.toml");
-    std::fs::write(
-        &config,
-        format!(
-            r#"{common}
-[[cameras]]
-id = "cam0"
-uri = "{falling}"
-pose-group = "main"
-at-end = "stop"
-{fall}[cameras.events]
+    let config = write_config(
+        &dir,
+        port,
+        &[camera(
+            "cam0",
+            &media(FALLING),
+            &format!(
+                r#"at-end = "stop"
+{}[cameras.events]
 location = "events/cam0.jsonl"
 webhook-url = "http://127.0.0.1:{hook_port}/events"
 webhook-auth-header-env = "HOOK_TOKEN"
@@ -48,12 +37,10 @@ retry-initial-ms = 200
 retry-max-ms = 1000
 flush-timeout-ms = 2000
 "#,
-            common = common_toml(port, &data),
-            falling = media(FALLING),
-            fall = fall_sections(),
-        ),
-    )
-    .unwrap();
+                fall_sections()
+            ),
+        )],
+    );
     let env = [("HOOK_TOKEN", TOKEN), ("MQTT_PASSWORD", MQTT_PASSWORD)];
     let spool = data.join("spool/cam0/webhook");
     let events_file = data.join("events/cam0.jsonl");
@@ -80,7 +67,7 @@ flush-timeout-ms = 2000
         events_file.display()
     );
     assert_eq!(
-        spool_files(&spool),
+        spool_count(&spool) as usize,
         generated.len(),
         "every undelivered event stays in the spool"
     );
@@ -91,7 +78,7 @@ flush-timeout-ms = 2000
     let mut serve = Serve::start(&config, port, &dir.join("run2.log"), &env);
     wait_until(
         "the camera to finish and the webhook spool to empty",
-        || serve.state("cam0") == "finished" && spool_files(&spool) == 0,
+        || serve.state("cam0") == "finished" && spool_count(&spool) as usize == 0,
     );
     serve.signal("TERM");
     assert!(serve.wait().success());
@@ -125,15 +112,20 @@ flush-timeout-ms = 2000
     }
 }
 
+/// `recognizer-serve --check FILE`.
+fn check(file: &std::path::Path) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_recognizer-serve"))
+        .arg("--check")
+        .arg(file)
+        .env("RECOGNIZER_DATA", data_dir())
+        .output()
+        .unwrap()
+}
+
 #[test]
 fn check_reports_file_line_and_key() {
     let example = repo().join("examples/serve.toml");
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_recognizer-serve"))
-        .arg("--check")
-        .arg(&example)
-        .env("RECOGNIZER_DATA", data_dir())
-        .output()
-        .unwrap();
+    let out = check(&example);
     assert!(
         out.status.success(),
         "{}",
@@ -153,12 +145,7 @@ fn check_reports_file_line_and_key() {
         );
     std::fs::write(&bad, &text).unwrap();
     let line_of = |needle: &str| text.lines().position(|l| l.starts_with(needle)).unwrap() + 1;
-    let out = std::process::Command::new(env!("CARGO_BIN_EXE_recognizer-serve"))
-        .arg("--check")
-        .arg(&bad)
-        .env("RECOGNIZER_DATA", data_dir())
-        .output()
-        .unwrap();
+    let out = check(&bad);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert_eq!(out.status.code(), Some(1), "{stderr}");
     let bad = bad.display();

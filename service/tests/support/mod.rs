@@ -17,13 +17,18 @@ use std::{
 pub const GUARD: Duration = Duration::from_secs(300);
 
 /// Waits until `cond` holds, polling; panics naming `what` when the guard is hit.
-pub fn wait_until(what: &str, mut cond: impl FnMut() -> bool) {
+pub fn wait_until(what: &str, cond: impl FnMut() -> bool) {
+    wait_until_within(GUARD, what, cond);
+}
+
+/// `wait_until` with a guard of its own (benchmarks' long runs on a loaded machine).
+pub fn wait_until_within(guard: Duration, what: &str, mut cond: impl FnMut() -> bool) {
     let start = Instant::now();
     while !cond() {
         assert!(
-            start.elapsed() < GUARD,
+            start.elapsed() < guard,
             "timed out after {} s waiting for {what}",
-            GUARD.as_secs()
+            guard.as_secs()
         );
         std::thread::sleep(Duration::from_millis(200));
     }
@@ -78,6 +83,22 @@ threads = 2
             .join("models/pose/yolo11n-pose_dynamic.onnx")
             .display(),
     )
+}
+
+/// Writes `DIR/serve.toml`: `common_toml` (data in `DIR/data`) and `cameras`; returns its path.
+pub fn write_config(dir: &Path, port: u16, cameras: &[String]) -> PathBuf {
+    let file = dir.join("serve.toml");
+    std::fs::write(
+        &file,
+        common_toml(port, &dir.join("data")) + &cameras.concat(),
+    )
+    .unwrap();
+    file
+}
+
+/// A `[[cameras]]` table in pose group `main`, with `extra` lines (keys, then sections).
+pub fn camera(id: &str, uri: &str, extra: &str) -> String {
+    format!("\n[[cameras]]\nid = \"{id}\"\nuri = \"{uri}\"\npose-group = \"main\"\n{extra}")
 }
 
 /// The fall model and rule of the examples, as sections of the camera above them.
