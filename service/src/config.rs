@@ -1002,6 +1002,13 @@ mod tests {
         parse(Path::new("/nonexistent/serve.toml"), text).unwrap_err()
     }
 
+    /// The first error of `text`, which must be at `line` and `key`.
+    fn first_error_at(text: &str, line: usize, key: &str) -> ConfigError {
+        let e = err(text).0.remove(0);
+        assert_eq!((e.line, e.key.as_str()), (line, key), "{e}");
+        e
+    }
+
     #[test]
     fn syntax_errors_name_line_and_column() {
         let e = err("[service]\nlisten = \n");
@@ -1014,23 +1021,21 @@ mod tests {
 
     #[test]
     fn unknown_keys_name_their_path_and_line() {
-        let e = err(
+        let e = first_error_at(
             "[service]\nlisten = \"0.0.0.0:1\"\n\n[[cameras]]\nid = \"a\"\nuri = \"rtsp://x/\"\n[cameras.pose]\nthreds = 2\n",
-        );
-        let e = &e.0[0];
-        assert_eq!(
-            (e.line, e.key.as_str()),
-            (8, "cameras[0].pose.threds"),
-            "{e}"
+            8,
+            "cameras[0].pose.threds",
         );
         assert!(e.message.contains("unknown field `threds`"), "{e}");
     }
 
     #[test]
     fn wrong_types_name_the_key() {
-        let e = err("[[cameras]]\nid = \"a\"\nuri = \"rtsp://x/\"\ninterval = \"two\"\n");
-        let e = &e.0[0];
-        assert_eq!((e.line, e.key.as_str()), (4, "cameras[0].interval"), "{e}");
+        first_error_at(
+            "[[cameras]]\nid = \"a\"\nuri = \"rtsp://x/\"\ninterval = \"two\"\n",
+            4,
+            "cameras[0].interval",
+        );
     }
 
     #[test]
@@ -1051,14 +1056,10 @@ mod tests {
 
     #[test]
     fn defaults_are_merged_and_their_errors_point_at_them() {
-        let e = err(
+        let e = first_error_at(
             "[defaults]\ninterval = 3\n[defaults.pose]\nmodel-file = \"missing.onnx\"\n\n[[cameras]]\nid = \"a\"\nuri = \"rtsp://x/\"\n",
-        );
-        let e = &e.0[0];
-        assert_eq!(
-            (e.line, e.key.as_str()),
-            (4, "cameras[0].pose.model-file"),
-            "{e}"
+            4,
+            "cameras[0].pose.model-file",
         );
         assert!(e.message.contains("missing.onnx"), "{e}");
     }
