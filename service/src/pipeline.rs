@@ -85,6 +85,7 @@ pub struct CameraPipeline {
 /// Sets a property from its text form, checked against the property's type and range (so a
 /// value out of range is an error naming the key, not a panic).
 pub fn set(element: &gst::Element, name: &str, value: impl ToString) -> Result<(), String> {
+    let name = props::resolve(element, name);
     let text = value.to_string();
     let pspec = element.find_property(name).ok_or_else(|| {
         format!(
