@@ -114,15 +114,16 @@ pub fn set(element: &gst::Element, name: &str, value: impl ToString) -> Result<(
     Ok(())
 }
 
-/// Sets each `(property, value)` whose value is `Some`; errors carry `section.key`.
+/// Sets each `(property, value)` whose value is `Some`; errors carry `section.property` (the
+/// configuration's keys are the properties' final names).
 macro_rules! set_some {
-    ($element:expr, $section:expr, [$(($prop:expr, $key:literal, $value:expr)),* $(,)?]) => {{
+    ($element:expr, $section:expr, [$(($prop:expr, $value:expr)),* $(,)?]) => {{
         let mut result: Result<(), String> = Ok(());
         $(
             if result.is_ok() {
                 if let Some(v) = &$value {
                     result = set($element, $prop, v)
-                        .map_err(|e| format!("{}.{}: {e}", $section, $key));
+                        .map_err(|e| format!("{}.{}: {e}", $section, $prop));
                 }
             }
         )*
@@ -208,32 +209,26 @@ pub fn build(
         &pose,
         "pose",
         [
-            (props::pose::MODEL_FILE, "model-file", p.model_file),
-            (props::pose::MODEL_FORMAT, "model-format", p.model_format),
-            (props::pose::DEVICE, "device", p.device),
-            (
-                props::pose::FALLBACK_TO_CPU,
-                "fallback-to-cpu",
-                p.fallback_to_cpu
-            ),
-            (props::pose::THREADS, "threads", p.threads),
-            (props::pose::MAX_BATCH, "max-batch", p.max_batch),
-            (
-                props::pose::BATCH_TIMEOUT_US,
-                "batch-timeout-us",
-                p.batch_timeout_us
-            ),
-            (
-                props::pose::SCORE_THRESHOLD,
-                "score-threshold",
-                p.score_threshold
-            ),
-            (props::pose::NMS_THRESHOLD, "nms-threshold", p.nms_threshold),
-            (props::pose::MAX_PERSONS, "max-persons", p.max_persons),
-            (props::pose::INTERVAL, "interval", camera.interval),
-            (props::pose::SESSION_GROUP, "pose-group", camera.pose_group),
+            (props::pose::MODEL_FILE, p.model_file),
+            (props::pose::MODEL_FORMAT, p.model_format),
+            (props::pose::DEVICE, p.device),
+            (props::pose::FALLBACK_TO_CPU, p.fallback_to_cpu),
+            (props::pose::THREADS, p.threads),
+            (props::pose::MAX_BATCH, p.max_batch),
+            (props::pose::BATCH_TIMEOUT_US, p.batch_timeout_us),
+            (props::pose::SCORE_THRESHOLD, p.score_threshold),
+            (props::pose::NMS_THRESHOLD, p.nms_threshold),
+            (props::pose::MAX_PERSONS, p.max_persons),
         ]
     )?;
+
+    // Camera-level keys of rtmopose.
+    if let Some(interval) = camera.interval {
+        set(&pose, props::pose::INTERVAL, interval).map_err(|e| format!("interval: {e}"))?;
+    }
+    if let Some(group) = &camera.pose_group {
+        set(&pose, props::pose::SESSION_GROUP, group).map_err(|e| format!("pose-group: {e}"))?;
+    }
 
     let tracker = make("bytetrack", Some(names::TRACKER))?;
     let t = &camera.tracker;
@@ -241,11 +236,11 @@ pub fn build(
         &tracker,
         "tracker",
         [
-            (props::tracker::TRACK_THRESH, "track-thresh", t.track_thresh),
-            (props::tracker::LOW_THRESH, "low-thresh", t.low_thresh),
-            (props::tracker::MATCH_THRESH, "match-thresh", t.match_thresh),
-            (props::tracker::TRACK_BUFFER, "track-buffer", t.track_buffer),
-            (props::tracker::MIN_BOX_AREA, "min-box-area", t.min_box_area),
+            (props::tracker::TRACK_THRESH, t.track_thresh),
+            (props::tracker::LOW_THRESH, t.low_thresh),
+            (props::tracker::MATCH_THRESH, t.match_thresh),
+            (props::tracker::TRACK_BUFFER, t.track_buffer),
+            (props::tracker::MIN_BOX_AREA, t.min_box_area),
         ]
     )?;
 
@@ -266,23 +261,15 @@ pub fn build(
                 &action,
                 "action",
                 [
-                    (props::action::MODEL_FILE, "model-file", a.model_file),
-                    (props::action::LABELS_FILE, "labels-file", a.labels_file),
-                    (props::action::WINDOW, "window", a.window),
-                    (props::action::STRIDE, "stride", a.stride),
-                    (props::action::MIN_FRAMES, "min-frames", a.min_frames),
-                    (
-                        props::action::SCORE_THRESHOLD,
-                        "score-threshold",
-                        a.score_threshold
-                    ),
-                    (props::action::DEVICE, "device", a.device),
-                    (
-                        props::action::FALLBACK_TO_CPU,
-                        "fallback-to-cpu",
-                        a.fallback_to_cpu
-                    ),
-                    (props::action::THREADS, "threads", a.threads),
+                    (props::action::MODEL_FILE, a.model_file),
+                    (props::action::LABELS_FILE, a.labels_file),
+                    (props::action::WINDOW, a.window),
+                    (props::action::STRIDE, a.stride),
+                    (props::action::MIN_FRAMES, a.min_frames),
+                    (props::action::SCORE_THRESHOLD, a.score_threshold),
+                    (props::action::DEVICE, a.device),
+                    (props::action::FALLBACK_TO_CPU, a.fallback_to_cpu),
+                    (props::action::THREADS, a.threads),
                 ]
             )?;
             chain.push(queue);
@@ -308,76 +295,37 @@ pub fn build(
         &events,
         "events",
         [
-            (props::events::LOCATION, "location", e.location),
-            (
-                props::events::MAX_SIZE_BYTES,
-                "max-size-bytes",
-                e.max_size_bytes
-            ),
-            (props::events::MAX_FILES, "max-files", e.max_files),
-            (
-                props::events::FRAMES_LOCATION,
-                "frames-location",
-                e.frames_location
-            ),
-            (props::events::WEBHOOK_URL, "webhook-url", e.webhook_url),
+            (props::events::LOCATION, e.location),
+            (props::events::MAX_SIZE_BYTES, e.max_size_bytes),
+            (props::events::MAX_FILES, e.max_files),
+            (props::events::FRAMES_LOCATION, e.frames_location),
+            (props::events::WEBHOOK_URL, e.webhook_url),
             (
                 props::events::WEBHOOK_AUTH_HEADER_NAME,
-                "webhook-auth-header-name",
                 e.webhook_auth_header_name
             ),
             (
                 props::events::WEBHOOK_AUTH_HEADER_ENV,
-                "webhook-auth-header-env",
                 e.webhook_auth_header_env
             ),
             (
                 props::events::WEBHOOK_AUTH_HEADER_FILE,
-                "webhook-auth-header-file",
                 e.webhook_auth_header_file
             ),
-            (props::events::MQTT_URL, "mqtt-url", e.mqtt_url),
-            (props::events::MQTT_TOPIC, "mqtt-topic", e.mqtt_topic),
-            (
-                props::events::MQTT_CLIENT_ID,
-                "mqtt-client-id",
-                e.mqtt_client_id
-            ),
-            (
-                props::events::MQTT_USERNAME,
-                "mqtt-username",
-                e.mqtt_username
-            ),
-            (
-                props::events::MQTT_PASSWORD_ENV,
-                "mqtt-password-env",
-                e.mqtt_password_env
-            ),
-            (
-                props::events::MQTT_PASSWORD_FILE,
-                "mqtt-password-file",
-                e.mqtt_password_file
-            ),
-            (
-                props::events::MQTT_KEEP_ALIVE_S,
-                "mqtt-keep-alive-s",
-                e.mqtt_keep_alive_s
-            ),
-            (props::events::TLS_CA_FILE, "tls-ca-file", e.tls_ca_file),
-            (props::events::TLS_VERIFY, "tls-verify", e.tls_verify),
-            (props::events::SPOOL_DIR, "spool-dir", e.spool_dir),
-            (props::events::TIMEOUT_MS, "timeout-ms", e.timeout_ms),
-            (
-                props::events::RETRY_INITIAL_MS,
-                "retry-initial-ms",
-                e.retry_initial_ms
-            ),
-            (props::events::RETRY_MAX_MS, "retry-max-ms", e.retry_max_ms),
-            (
-                props::events::FLUSH_TIMEOUT_MS,
-                "flush-timeout-ms",
-                e.flush_timeout_ms
-            ),
+            (props::events::MQTT_URL, e.mqtt_url),
+            (props::events::MQTT_TOPIC, e.mqtt_topic),
+            (props::events::MQTT_CLIENT_ID, e.mqtt_client_id),
+            (props::events::MQTT_USERNAME, e.mqtt_username),
+            (props::events::MQTT_PASSWORD_ENV, e.mqtt_password_env),
+            (props::events::MQTT_PASSWORD_FILE, e.mqtt_password_file),
+            (props::events::MQTT_KEEP_ALIVE_S, e.mqtt_keep_alive_s),
+            (props::events::TLS_CA_FILE, e.tls_ca_file),
+            (props::events::TLS_VERIFY, e.tls_verify),
+            (props::events::SPOOL_DIR, e.spool_dir),
+            (props::events::TIMEOUT_MS, e.timeout_ms),
+            (props::events::RETRY_INITIAL_MS, e.retry_initial_ms),
+            (props::events::RETRY_MAX_MS, e.retry_max_ms),
+            (props::events::FLUSH_TIMEOUT_MS, e.flush_timeout_ms),
         ]
     )?;
     // Never logged, but redacted should anything print them.
