@@ -474,6 +474,11 @@ impl BaseTransformImpl for RtmoPose {
         self.parent_sink_event(event)
     }
 
+    fn accept_caps(&self, direction: gst::PadDirection, caps: &gst::Caps) -> bool {
+        let accepted = self.parent_accept_caps(direction, caps);
+        video::explain_refused_caps(self.obj().upcast_ref(), direction, caps, accepted)
+    }
+
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
         let info = gst_video::VideoInfo::from_caps(incaps)
             .map_err(|_| gst::loggable_error!(CAT, "invalid video caps {incaps}"))?;
