@@ -6,6 +6,7 @@
 
 pub mod action_model;
 mod bytetrack;
+pub mod errors;
 mod eventsink;
 pub mod onnx;
 pub mod pose_group;

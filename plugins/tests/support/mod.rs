@@ -79,6 +79,16 @@ pub fn persons(buffer: &gst::BufferRef) -> Option<Vec<Person>> {
     buffer.meta::<PoseMeta>().map(|m| m.persons().to_vec())
 }
 
+/// A flushing seek as the element sees it: FLUSH_START, FLUSH_STOP, then a new segment.
+// Only the stateful elements' tests flush; the others' test binaries leave this unused.
+#[allow(dead_code)]
+pub fn flush(h: &mut Harness) {
+    assert!(h.push_event(gst::event::FlushStart::new()));
+    assert!(h.push_event(gst::event::FlushStop::new(true)));
+    let segment = gst::FormattedSegment::<gst::ClockTime>::new();
+    assert!(h.push_event(gst::event::Segment::new(&segment)));
+}
+
 /// The messages of `kind` (`Error` or `Warning`) waiting on `bus`, as "text (debug)" strings.
 pub fn messages(bus: &gst::Bus, kind: gst::MessageType) -> Vec<String> {
     std::iter::from_fn(|| bus.pop_filtered(&[kind]))
