@@ -3,7 +3,7 @@
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Keypoint, NUM_KEYPOINTS, Person};
+use crate::{NUM_KEYPOINTS, Person};
 
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ActionRecord {
@@ -38,7 +38,7 @@ impl From<&Person> for PersonRecord {
         Self {
             bbox: p.bbox,
             score: p.score,
-            keypoints: p.keypoints.iter().map(|k| [k.x, k.y, k.score]).collect(),
+            keypoints: p.keypoint_rows().to_vec(),
             track_id: track.map(|t| t.id),
             track_state: track.map(|t| t.state.as_str().to_string()),
             action: p.action().map(|a| ActionRecord {
@@ -53,18 +53,8 @@ impl From<&Person> for PersonRecord {
 impl PersonRecord {
     /// The box, score and keypoints as a [`Person`] (track and action are not restored).
     pub fn to_person(&self) -> Option<Person> {
-        if self.keypoints.len() != NUM_KEYPOINTS {
-            return None;
-        }
-        let mut kps = [Keypoint::default(); NUM_KEYPOINTS];
-        for (k, v) in kps.iter_mut().zip(&self.keypoints) {
-            *k = Keypoint {
-                x: v[0],
-                y: v[1],
-                score: v[2],
-            };
-        }
-        Some(Person::new(self.bbox, self.score, kps))
+        let rows: &[[f32; 3]; NUM_KEYPOINTS] = self.keypoints.as_slice().try_into().ok()?;
+        Some(Person::from_rows(self.bbox, self.score, rows))
     }
 }
 
@@ -96,7 +86,7 @@ impl FrameRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Track, TrackState};
+    use crate::{Keypoint, Track, TrackState};
 
     #[test]
     fn json_has_the_spec_fields_and_nulls() {

@@ -17,6 +17,9 @@ mod rtmopose;
 mod stgcnclassify;
 pub mod video;
 
+// The metadata and the algorithm cores describe the same COCO-17 skeleton.
+const _: () = assert!(recognizer_meta::NUM_KEYPOINTS == recognizer_core::pose::NUM_KEYPOINTS);
+
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     recognizer_meta::register();
     rtmopose::register(plugin)?;
