@@ -50,12 +50,16 @@ pub fn export_structure(buffer: &mut gst::BufferRef) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Keypoint, Person, PoseMetaFlags, Track, TrackState};
+    use crate::{Keypoint, NUM_KEYPOINTS, Person, PoseMetaFlags, Track, TrackState};
 
     #[test]
     fn structure_holds_the_persons_json() {
         gst::init().unwrap();
-        let mut p = Person::new([1.0, 2.0, 3.0, 4.0], 0.5, [Keypoint::default(); 17]);
+        let mut p = Person::new(
+            [1.0, 2.0, 3.0, 4.0],
+            0.5,
+            [Keypoint::default(); NUM_KEYPOINTS],
+        );
         p.set_track(Some(Track {
             id: 9,
             state: TrackState::New,
