@@ -1,7 +1,7 @@
 //! A GstStructure view of the pose metadata, for applications that cannot link Rust code
 //! (C, Python with PyGObject). It is a `GstCustomMeta` named [`STRUCTURE_META_NAME`] whose
-//! structure `recognizer/pose` holds `n-persons` (uint) and `json` (string: the `persons` array in
-//! the JSON form of SPEC section 2). Python:
+//! structure `recognizer/pose` holds `n-persons` (uint) and `json` (string: the `persons` array of
+//! the frame's JSON form, see [`crate::FrameRecord`]). Python:
 //!
 //! ```python
 //! meta = buffer.get_custom_meta("RecognizerPoseStructure")
