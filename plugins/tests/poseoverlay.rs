@@ -265,14 +265,17 @@ fn labelled_person() -> Person {
     p
 }
 
+/// [`labelled_person`] drawn on a 320x240 frame of `format` with 2 px lines and text pixels.
+fn labelled_overlay(format: VideoFormat) -> (gst_video::VideoInfo, gst::Buffer) {
+    let info = info(format, 320, 240);
+    let properties = [("line-width", "2"), ("text-scale", "2")];
+    let out = overlay(&info, &[labelled_person()], &properties);
+    (info, out)
+}
+
 #[test]
 fn draws_box_skeleton_and_label() {
-    let info = info(VideoFormat::Bgrx, 320, 240);
-    let out = overlay(
-        &info,
-        &[labelled_person()],
-        &[("line-width", "2"), ("text-scale", "2")],
-    );
+    let (info, out) = labelled_overlay(VideoFormat::Bgrx);
     let px = |x, y| pixel(&info, &out, x, y);
     let colour = track_colour(4);
     assert_eq!(
@@ -309,12 +312,7 @@ fn draws_box_skeleton_and_label() {
 
 #[test]
 fn draws_in_i420_too() {
-    let info = info(VideoFormat::I420, 320, 240);
-    let out = overlay(
-        &info,
-        &[labelled_person()],
-        &[("line-width", "2"), ("text-scale", "2")],
-    );
+    let (info, out) = labelled_overlay(VideoFormat::I420);
     let luma = |x, y| pixel(&info, &out, x, y)[0];
     assert!(luma(80, 140) > 60, "box edge visible in luma");
     assert_eq!(luma(100, 100), 235, "white keypoint");

@@ -47,6 +47,17 @@ fn action(persons: &[Person], id: u64) -> Option<Action> {
         .and_then(|p| p.action())
 }
 
+/// The action of track 1 on the last of `frames` frames, classified from its 2nd frame on, with
+/// `property` set.
+fn last_action(frames: u64, property: (&str, &str)) -> Option<Action> {
+    let (mut h, _bus) = classifier(&[("min-frames", "2"), ("stride", "1"), property]);
+    let last = (0..frames)
+        .map(|i| classify(&mut h, i, &[walker(i, 10.0, 1)]))
+        .last()
+        .unwrap();
+    action(&last, 1)
+}
+
 fn windows(frames: &[Vec<Person>], id: u64) -> Vec<Option<u32>> {
     frames
         .iter()
@@ -158,25 +169,16 @@ fn stop_starts_windows_over() {
 /// Actions scoring below `score-threshold` are not written.
 #[test]
 fn score_threshold() {
-    let third_frame_action = |threshold: &str| {
-        let (mut h, _bus) = classifier(&[
-            ("min-frames", "2"),
-            ("stride", "1"),
-            ("score-threshold", threshold),
-        ]);
-        let out: Vec<Vec<Person>> = (0..3)
-            .map(|i| classify(&mut h, i, &[walker(i, 10.0, 1)]))
-            .collect();
-        action(&out[2], 1)
-    };
-    let score = third_frame_action("0").unwrap().score;
+    let score = last_action(3, ("score-threshold", "0")).unwrap().score;
     assert!(score < 1.0, "{score}");
+    let at = score.to_string();
     assert!(
-        third_frame_action(&score.to_string()).is_some(),
+        last_action(3, ("score-threshold", &at)).is_some(),
         "at the threshold"
     );
+    let above = (score + 1e-3).to_string();
     assert!(
-        third_frame_action(&(score + 1e-3).to_string()).is_none(),
+        last_action(3, ("score-threshold", &above)).is_none(),
         "below it"
     );
 }
@@ -189,18 +191,8 @@ fn labels_file() {
     std::fs::create_dir_all(&dir).unwrap();
     let labels = dir.join("labels.txt");
     std::fs::write(&labels, "  upright \n\nfalling\n").unwrap();
-    let (mut h, _bus) = classifier(&[
-        ("labels-file", labels.to_str().unwrap()),
-        ("min-frames", "2"),
-        ("stride", "1"),
-    ]);
-    let out = (0..2)
-        .map(|i| classify(&mut h, i, &[walker(i, 10.0, 1)]))
-        .last()
-        .unwrap();
-    let a = action(&out, 1).unwrap();
+    let a = last_action(2, ("labels-file", labels.to_str().unwrap())).unwrap();
     assert_eq!(a.label, ["upright", "falling"][a.class_id as usize]);
-    drop(h);
     std::fs::remove_dir_all(&dir).unwrap();
 }
 
@@ -215,15 +207,7 @@ fn normalization_is_an_enum() {
     assert_eq!(nicks, ["auto", "frame", "window"]);
     assert!(element.find_property("model").is_none() && element.find_property("labels").is_none());
     let score = |normalization: &str| {
-        let (mut h, _bus) = classifier(&[
-            ("min-frames", "2"),
-            ("stride", "1"),
-            ("normalization", normalization),
-        ]);
-        let out: Vec<Vec<Person>> = (0..2)
-            .map(|i| classify(&mut h, i, &[walker(i, 10.0, 1)]))
-            .collect();
-        let a = action(&out[1], 1).unwrap();
+        let a = last_action(2, ("normalization", normalization)).unwrap();
         (a.class_id, a.score)
     };
     // The fall model's metadata says window.

@@ -275,18 +275,15 @@ impl BaseTransformImpl for ByteTrack {
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
-        // After a flush (a flushing seek) the frames no longer follow the tracks' motion: the
-        // tracks, their Kalman state and the id counter start over.
-        if let gst::EventView::FlushStop(_) = event.view()
-            && let Some(state) = self.state.lock().unwrap().as_mut()
-        {
+        // The tracks, their Kalman state and the id counter start over.
+        crate::reset_on_flush_stop(&event, &self.state, |state| {
             gst::debug!(
                 CAT,
                 imp = self,
                 "flushed: tracks forgotten, ids start at 1 again"
             );
             state.forget_tracks();
-        }
+        });
         self.parent_sink_event(event)
     }
 

@@ -455,11 +455,8 @@ impl BaseTransformImpl for StgcnClassify {
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
-        // After a flush (a flushing seek) the frames no longer continue the windows: every
-        // window and the actions carried forward start over.
-        if let gst::EventView::FlushStop(_) = event.view()
-            && let Some(state) = self.state.lock().unwrap().as_mut()
-        {
+        // Every window and the actions carried forward start over.
+        crate::reset_on_flush_stop(&event, &self.state, |state| {
             gst::debug!(
                 CAT,
                 imp = self,
@@ -467,7 +464,7 @@ impl BaseTransformImpl for StgcnClassify {
                 state.windows.len()
             );
             state.windows = TrackWindows::new(state.windows.schedule());
-        }
+        });
         self.parent_sink_event(event)
     }
 
