@@ -478,6 +478,14 @@ impl BaseTransformImpl for StgcnClassify {
             .ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
         state.width = s.get::<i32>("width").unwrap_or(0) as f32;
         state.height = s.get::<i32>("height").unwrap_or(0) as f32;
+        // Frame normalisation divides by the frame size the keypoints are in.
+        gst::debug!(
+            CAT,
+            imp = self,
+            "frames of {}x{}",
+            state.width,
+            state.height
+        );
         Ok(())
     }
 
