@@ -2,7 +2,11 @@
 //! descriptions parsed (also those of `pipelines/`), run to EOS under a hang guard with every
 //! frame's metadata collected at appsinks, and the JSON Lines files `eventsink` writes read back.
 
-use std::{path::Path, sync::Once};
+use std::{
+    path::Path,
+    sync::Once,
+    time::{Duration, Instant},
+};
 
 use gst::prelude::*;
 use recognizer_meta::{Person, PoseMeta, PoseMetaFlags};
@@ -58,6 +62,9 @@ impl std::fmt::Display for PipelineError {
 
 /// Upper bound on a test pipeline's run: a hang guard, not a performance limit.
 const PIPELINE_GUARD: gst::ClockTime = gst::ClockTime::from_seconds(900);
+
+/// Upper bound on taking a pipeline down to NULL: a hang guard, not a performance limit.
+const SHUTDOWN_GUARD: Duration = Duration::from_secs(120);
 
 /// Runs `description` (which must hold an `appsink name=sink`) to EOS and returns every frame's
 /// metadata, or the first error posted on the bus.
@@ -143,21 +150,28 @@ pub fn run_to_eos(pipeline: &gst::Pipeline) -> Result<Vec<String>, PipelineError
     run_to_eos_within(pipeline, PIPELINE_GUARD)
 }
 
-/// [`run_to_eos`] with another hang guard (live sources).
+/// [`run_to_eos`] with another hang guard (live sources): `guard` bounds the whole run, however
+/// many messages arrive on the way.
 pub fn run_to_eos_within(
     pipeline: &gst::Pipeline,
     guard: gst::ClockTime,
 ) -> Result<Vec<String>, PipelineError> {
     let bus = pipeline.bus().unwrap();
+    let deadline = Instant::now() + Duration::from_nanos(guard.nseconds());
     let started = pipeline.set_state(gst::State::Playing);
     let mut warnings = Vec::new();
     let mut result = Err(PipelineError {
-        message: "pipeline did not finish within the guard time".into(),
+        message: format!("pipeline did not finish within the guard time ({guard})"),
         debug: None,
         source: None,
     });
     if started.is_ok() || bus.have_pending() {
-        while let Some(msg) = bus.timed_pop(guard) {
+        loop {
+            let left = deadline.saturating_duration_since(Instant::now());
+            let Some(msg) = bus.timed_pop(gst::ClockTime::from_nseconds(left.as_nanos() as u64))
+            else {
+                break;
+            };
             match msg.view() {
                 gst::MessageView::Eos(_) => {
                     result = Ok(());
@@ -176,13 +190,35 @@ pub fn run_to_eos_within(
             }
         }
     }
-    // Down one state at a time, as gst-launch-1.0 does: rtspsrc can deadlock when a pipeline
-    // goes from PLAYING straight to NULL right after EOS.
-    for state in [gst::State::Paused, gst::State::Ready, gst::State::Null] {
-        let _ = pipeline.set_state(state);
-        let _ = pipeline.state(gst::ClockTime::from_seconds(10));
-    }
-    result.map(|_| warnings)
+    let stopped = shut_down(pipeline);
+    // The first problem is the one to report.
+    result.and(stopped).map(|_| warnings)
+}
+
+/// Takes `pipeline` to NULL one state at a time, as gst-launch-1.0 does (rtspsrc can deadlock
+/// when a pipeline goes from PLAYING straight to NULL right after EOS), in a thread of its own:
+/// an element that never finishes its state change (rtspsrc stopping its RTP session under
+/// heavy load was seen to) fails the test after [`SHUTDOWN_GUARD`] instead of hanging it.
+fn shut_down(pipeline: &gst::Pipeline) -> Result<(), PipelineError> {
+    let (done, finished) = std::sync::mpsc::channel();
+    let stopping = pipeline.clone();
+    std::thread::spawn(move || {
+        for state in [gst::State::Paused, gst::State::Ready, gst::State::Null] {
+            let _ = stopping.set_state(state);
+            let _ = stopping.state(gst::ClockTime::from_seconds(10));
+        }
+        let _ = done.send(());
+    });
+    finished
+        .recv_timeout(SHUTDOWN_GUARD)
+        .map_err(|_| PipelineError {
+            message: format!(
+                "pipeline did not reach NULL within {} s (left running)",
+                SHUTDOWN_GUARD.as_secs()
+            ),
+            debug: None,
+            source: None,
+        })
 }
 
 /// A `pipelines/*.pipeline` description with its `${VARIABLES}` filled in (comments dropped,

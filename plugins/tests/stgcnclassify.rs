@@ -8,7 +8,7 @@ mod support;
 
 use gst::prelude::*;
 use gst_check::Harness;
-use recognizer_meta::{Action, Person, PoseMetaFlags};
+use recognizer_meta::{Action, Person, PoseMetaFlags, Track, TrackState};
 use support::{FRAME_NS, frame, harness, messages, person, persons};
 
 const CAPS: &str = "video/x-raw,format=GRAY8,width=320,height=240,framerate=25/1";
@@ -65,15 +65,22 @@ fn windows(frames: &[Vec<Person>], id: u64) -> Vec<Option<u32>> {
         .collect()
 }
 
-/// Track 2 disappears for two frames and its window starts over, while track 1's window keeps
-/// growing; every classified action names one of the model's labels.
+/// Track 2 disappears for two frames and track 3 is reported lost by the tracker for two: both
+/// windows start over, while track 1's keeps growing; every classified action names one of the
+/// model's labels.
 #[test]
-fn window_starts_over_when_a_track_goes_away() {
+fn window_starts_over_when_a_track_goes_away_or_is_lost() {
     let (mut h, _bus) = classifier(&[("min-frames", "4"), ("stride", "1")]);
     let frames: Vec<Vec<Person>> = (0..12)
         .map(|i| {
-            let mut present = vec![walker(i, 10.0, 1)];
-            if !(5..7).contains(&i) {
+            let mut present = vec![walker(i, 10.0, 1), walker(i, 120.0, 3)];
+            if (5..7).contains(&i) {
+                present[1].set_track(Some(Track {
+                    id: 3,
+                    state: TrackState::Lost,
+                    age: i as u32,
+                }));
+            } else {
                 present.push(walker(i, 200.0, 2));
             }
             classify(&mut h, i, &present)
@@ -84,6 +91,7 @@ fn window_starts_over_when_a_track_goes_away() {
     let track2 = [vec![None; 3], some(&[4, 5]), vec![None; 5], some(&[4, 5])].concat();
     assert_eq!(windows(&frames, 1), track1);
     assert_eq!(windows(&frames, 2), track2);
+    assert_eq!(windows(&frames, 3), track2);
     for a in frames.iter().flatten().filter_map(|p| p.action()) {
         assert!(["normal", "fall"].contains(&a.label.as_str()), "{a:?}");
         assert!(

@@ -493,6 +493,7 @@ impl BaseTransformImpl for StgcnClassify {
         let score_threshold = self.settings.lock().unwrap().score_threshold;
         let pts = buf.pts().map(|t| t.nseconds());
         let Some(mut meta) = buf.meta_mut::<PoseMeta>() else {
+            gst::trace!(CAT, imp = self, "no pose metadata");
             return Ok(gst::FlowSuccess::Ok);
         };
         let mut guard = self.state.lock().unwrap();
