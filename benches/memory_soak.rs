@@ -61,7 +61,7 @@ fn main() {
         .map(|i| {
             format!(
                 "appsrc name=src{i} format=time ! rtmopose model-file=\"{}\" interval={interval} threads={threads} score-threshold=0.1 {group} ! \
-                 bytetrack ! stgcnclassify model=\"{}\" labels=\"{}\" min-frames=20 stride=8 ! poseoverlay ! posemetaexport ! \
+                 bytetrack ! stgcnclassify model-file=\"{}\" labels-file=\"{}\" min-frames=20 stride=8 ! poseoverlay ! posemetaexport ! \
                  eventsink frames-location=/dev/null",
                 recognizer::rtmo_model().display(),
                 recognizer::data("models/contract/stgcnpp_ntu60-shape_random-weights.onnx").display(),

@@ -96,7 +96,7 @@ fn chain_fps(
         Chain::QueuePose | Chain::Full | Chain::FullQueued => "queue max-size-buffers=4 ! ",
     };
     let classifier = format!(
-        "stgcnclassify threads=1 model=\"{}\" ! ",
+        "stgcnclassify threads=1 model-file=\"{}\" ! ",
         recognizer::fall_model().display()
     );
     let after = match chain {

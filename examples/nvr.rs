@@ -165,7 +165,7 @@ fn main() {
             let description = format!(
                 "{} ! videoconvert ! queue max-size-buffers=4 ! \
                  rtmopose name=pose model-file=\"{}\" score-threshold=0.1 threads={} session-group=nvr max-batch={max_batch} ! \
-                 bytetrack ! queue max-size-buffers=4 ! stgcnclassify model=\"{}\" ! \
+                 bytetrack ! queue max-size-buffers=4 ! stgcnclassify model-file=\"{}\" ! \
                  eventsink stream={stream} labels=fall label-match=contains event-type=fall min-frames=3 post-messages=true",
                 source(spec),
                 args.pose_model.display(),

@@ -247,7 +247,7 @@ fn schedule_fixtures_through_the_element() {
         };
         let pipeline = launch(&format!(
             "appsrc name=src format=time caps=video/x-raw,format=GRAY8,width={w},height={h},framerate=30/1 ! \
-             stgcnclassify model=\"{}\" labels=\"{}\" window={} stride={} min-frames={} persons-per-sample={} normalization={normalization} ! \
+             stgcnclassify model-file=\"{}\" labels-file=\"{}\" window={} stride={} min-frames={} persons-per-sample={} normalization={normalization} ! \
              appsink name=sink",
             model_path(&fixture).display(),
             labels_path.display(),

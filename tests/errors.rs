@@ -156,3 +156,35 @@ fn unwritable_frame_log() {
         "{err}"
     );
 }
+
+/// A source that pushes a format `rtmopose` does not take (GRAY8 from an `appsrc`) gets an
+/// element error from `rtmopose` naming the format and the formats it takes, not only upstream's
+/// `not-negotiated`.
+#[test]
+fn refused_format_is_named() {
+    let pipeline = recognizer::launch(&format!(
+        "appsrc name=src format=time caps=video/x-raw,format=GRAY8,width=64,height=48,framerate=25/1 ! \
+         rtmopose name=pose model-file=\"{}\" ! fakesink",
+        rtmo_model().display()
+    ));
+    let src = pipeline
+        .by_name("src")
+        .unwrap()
+        .downcast::<gst_app::AppSrc>()
+        .unwrap();
+    src.push_buffer(gst::Buffer::from_mut_slice(vec![0u8; 64 * 48]))
+        .unwrap();
+    src.end_of_stream().unwrap();
+    let err = recognizer::run_to_eos(&pipeline).expect_err("GRAY8 must be refused");
+    assert!(
+        err.source.as_deref().is_some_and(|s| s.ends_with(":pose")),
+        "error from {:?}",
+        err.source
+    );
+    for needle in ["rtmopose 'pose'", "GRAY8", "NV12", "BGRx", "videoconvert"] {
+        assert!(
+            err.message.contains(needle),
+            "'{err}' does not name {needle}"
+        );
+    }
+}

@@ -122,7 +122,7 @@ fn falling_person_gives_a_fall_event() {
 fn labels_over(video: &str) -> Vec<Vec<String>> {
     let frames = collect_frames(&format!(
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! rtmopose model-file=\"{}\" score-threshold=0.1 ! bytetrack ! \
-         stgcnclassify model=\"{}\" ! appsink name=sink",
+         stgcnclassify model-file=\"{}\" ! appsink name=sink",
         data(video).display(),
         rtmo_model().display(),
         fall_model().display()

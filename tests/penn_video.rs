@@ -12,7 +12,7 @@ fn penn_model_recognises_clean_and_jerk() {
     let model = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("models/penn_action_stgcnpp.onnx");
     let frames = collect_frames(&format!(
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! rtmopose model-file=\"{}\" score-threshold=0.1 ! bytetrack ! \
-         stgcnclassify model=\"{}\" ! appsink name=sink",
+         stgcnclassify model-file=\"{}\" ! appsink name=sink",
         data("media/video/clean_and_jerk.mp4").display(),
         rtmo_model().display(),
         model.display()

@@ -12,7 +12,7 @@ fn video_source(file: &str) -> String {
 }
 
 /// The falling person is found in at least 95% of frames; the frame log has one JSON object per
-/// frame in the SPEC form.
+/// frame in the documented form (`recognizer_meta::FrameRecord`).
 #[test]
 fn falling_person_found_and_logged() {
     let dir = tempdir();

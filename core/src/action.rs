@@ -17,11 +17,10 @@
 
 use std::collections::{HashMap, VecDeque};
 
-/// COCO-17 joints per skeleton.
-pub const JOINTS: usize = 17;
+use crate::pose::NUM_KEYPOINTS;
 
-/// One skeleton: 17 joints of (x, y, score) in frame pixels.
-pub type Pose = [[f32; 3]; JOINTS];
+/// One skeleton: the COCO-17 joints as (x, y, score) in frame pixels.
+pub type Pose = [[f32; 3]; NUM_KEYPOINTS];
 
 /// How keypoints are normalised before they enter the model.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -72,7 +71,7 @@ pub struct WindowSpec {
 impl WindowSpec {
     /// Floats of one sample: M x T x 17 x 3.
     pub fn sample_len(&self) -> usize {
-        self.persons * self.frames * JOINTS * 3
+        self.persons * self.frames * NUM_KEYPOINTS * 3
     }
 
     /// Writes the window made of `frames` (oldest first; the last T are used) into `out`
@@ -132,7 +131,7 @@ impl WindowSpec {
                     if !valid(j) {
                         continue;
                     }
-                    let at = ((m * self.frames + t) * JOINTS + v) * 3;
+                    let at = ((m * self.frames + t) * NUM_KEYPOINTS + v) * 3;
                     out[at] = (j[0] - cx) / sx;
                     out[at + 1] = (j[1] - cy) / sy;
                     out[at + 2] = j[2];
@@ -277,7 +276,7 @@ mod tests {
     use super::*;
 
     fn pose(x: f32, y: f32, score: f32) -> Pose {
-        let mut p = [[0.0; 3]; JOINTS];
+        let mut p = [[0.0; 3]; NUM_KEYPOINTS];
         for (v, j) in p.iter_mut().enumerate() {
             *j = [x + v as f32, y + 2.0 * v as f32, score];
         }
@@ -308,7 +307,7 @@ mod tests {
         assert_eq!(&out[0..3], &[0.0, (100.0 - 240.0) / 240.0, 0.9]);
         assert_eq!(&out[9..12], &[0.0, 0.0, 0.0]);
         // Frames 2 and 3 are padding.
-        assert!(out[2 * JOINTS * 3..].iter().all(|v| *v == 0.0));
+        assert!(out[2 * NUM_KEYPOINTS * 3..].iter().all(|v| *v == 0.0));
     }
 
     #[test]
@@ -326,7 +325,7 @@ mod tests {
         let (cx, cy, s) = ((10.0 + 36.0) / 2.0, (100.0 + 132.0) / 2.0, 32.0 / 2.0);
         assert_eq!(out[0], (10.0 - cx) / s);
         assert_eq!(out[1], (100.0 - cy) / s);
-        let last = JOINTS * 3 + 16 * 3;
+        let last = NUM_KEYPOINTS * 3 + 16 * 3;
         assert_eq!(out[last], (36.0 - cx) / s);
         // Invariant to translation and uniform scale.
         let moved: Vec<TrackFrame> = frames
@@ -359,7 +358,7 @@ mod tests {
         let mut f = frame(0.0);
         f.other = Some(pose(640.0, 480.0, 0.5));
         spec.fill_sample([f].iter(), &mut out);
-        let slot1 = 2 * JOINTS * 3;
+        let slot1 = 2 * NUM_KEYPOINTS * 3;
         assert_eq!(&out[slot1..slot1 + 3], &[1.0, 1.0, 0.5]);
     }
 

@@ -51,7 +51,8 @@ pub struct YuvCanvas<'a> {
     pub height: usize,
 }
 
-fn rgb_to_yuv(rgb: [u8; 3]) -> [u8; 3] {
+/// `rgb` as limited-range BT.601 Y, U, V: the colours [`YuvCanvas`] writes.
+pub fn rgb_to_yuv(rgb: [u8; 3]) -> [u8; 3] {
     let (r, g, b) = (rgb[0] as f32, rgb[1] as f32, rgb[2] as f32);
     let y = 16.0 + 0.257 * r + 0.504 * g + 0.098 * b;
     let u = 128.0 - 0.148 * r - 0.291 * g + 0.439 * b;

@@ -1,31 +1,54 @@
-//! The JSON form of a frame's metadata (SPEC section 2), also the `eventsink` frame log:
-//! `{"stream":"cam0","frame":12,"pts_ns":400000000,"width":1920,"height":1080,"persons":[...]}`.
+//! The JSON form of a frame's metadata: one object per frame, as `eventsink` writes its frame
+//! log (JSON Lines) and `posemetaexport` its `json` field (the `persons` array alone):
+//!
+//! ```json
+//! {"stream":"cam0","frame":12,"pts_ns":400000000,"width":1920,"height":1080,"persons":[
+//!   {"bbox":[x1,y1,x2,y2],"score":0.93,"keypoints":[[x,y,score], ...17],
+//!    "track_id":3,"track_state":"tracked","action":{"label":"fall","class_id":1,"score":0.91}}]}
+//! ```
+//!
+//! Coordinates are pixels of the frame the metadata is attached to; keypoints are in COCO-17
+//! order ([`crate::KEYPOINT_NAMES`]); `track_id`, `track_state` and `action` are `null` when
+//! absent. The README's "Reading the metadata" section documents the same for users.
 
 use serde::{Deserialize, Serialize};
 
-use crate::{Keypoint, NUM_KEYPOINTS, Person};
+use crate::{NUM_KEYPOINTS, Person};
 
+/// The action recognised for a person (`stgcnclassify`).
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct ActionRecord {
     pub label: String,
+    /// Index of the label among the classifier's classes.
     pub class_id: u32,
+    /// Probability of the class, 0 to 1.
     pub score: f32,
 }
 
+/// One person of a frame.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct PersonRecord {
+    /// `[x1, y1, x2, y2]` in pixels.
     pub bbox: [f32; 4],
+    /// Detection score, 0 to 1.
     pub score: f32,
+    /// 17 `[x, y, score]` rows in COCO-17 order.
     pub keypoints: Vec<[f32; 3]>,
+    /// Per-stream track id from 1 (`bytetrack`), `None` without a track.
     pub track_id: Option<u64>,
+    /// `new`, `tracked` or `lost`.
     pub track_state: Option<String>,
     pub action: Option<ActionRecord>,
 }
 
+/// One frame.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct FrameRecord {
+    /// The `stream` name of the `eventsink` that wrote it.
     pub stream: String,
+    /// Frame number from 0 in that stream.
     pub frame: u64,
+    /// Presentation timestamp in nanoseconds, `None` when the buffer had none.
     pub pts_ns: Option<u64>,
     pub width: u32,
     pub height: u32,
@@ -38,7 +61,7 @@ impl From<&Person> for PersonRecord {
         Self {
             bbox: p.bbox,
             score: p.score,
-            keypoints: p.keypoints.iter().map(|k| [k.x, k.y, k.score]).collect(),
+            keypoints: p.keypoint_rows().to_vec(),
             track_id: track.map(|t| t.id),
             track_state: track.map(|t| t.state.as_str().to_string()),
             action: p.action().map(|a| ActionRecord {
@@ -53,18 +76,8 @@ impl From<&Person> for PersonRecord {
 impl PersonRecord {
     /// The box, score and keypoints as a [`Person`] (track and action are not restored).
     pub fn to_person(&self) -> Option<Person> {
-        if self.keypoints.len() != NUM_KEYPOINTS {
-            return None;
-        }
-        let mut kps = [Keypoint::default(); NUM_KEYPOINTS];
-        for (k, v) in kps.iter_mut().zip(&self.keypoints) {
-            *k = Keypoint {
-                x: v[0],
-                y: v[1],
-                score: v[2],
-            };
-        }
-        Some(Person::new(self.bbox, self.score, kps))
+        let rows: &[[f32; 3]; NUM_KEYPOINTS] = self.keypoints.as_slice().try_into().ok()?;
+        Some(Person::from_rows(self.bbox, self.score, rows))
     }
 }
 
@@ -96,10 +109,10 @@ impl FrameRecord {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Track, TrackState};
+    use crate::{Keypoint, Track, TrackState};
 
     #[test]
-    fn json_has_the_spec_fields_and_nulls() {
+    fn json_has_the_documented_fields_and_nulls() {
         let mut p = Person::new(
             [1.0, 2.0, 3.0, 4.0],
             0.5,

@@ -58,6 +58,20 @@ pub struct Keypoint {
     pub score: f32,
 }
 
+/// `[x, y, score]`: the layout of the pose models' outputs, the action models' inputs and the
+/// JSON form.
+impl From<[f32; 3]> for Keypoint {
+    fn from([x, y, score]: [f32; 3]) -> Self {
+        Self { x, y, score }
+    }
+}
+
+impl From<Keypoint> for [f32; 3] {
+    fn from(k: Keypoint) -> Self {
+        [k.x, k.y, k.score]
+    }
+}
+
 /// Lifecycle state of a track, as ByteTrack defines it.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum TrackState {
@@ -166,6 +180,16 @@ impl Person {
             action_window: 0,
             action_window_end_pts: u64::MAX,
         }
+    }
+
+    /// A person whose keypoints are given as `[x, y, score]` rows.
+    pub fn from_rows(bbox: [f32; 4], score: f32, rows: &[[f32; 3]; NUM_KEYPOINTS]) -> Self {
+        Self::new(bbox, score, rows.map(Keypoint::from))
+    }
+
+    /// The keypoints as `[x, y, score]` rows.
+    pub fn keypoint_rows(&self) -> [[f32; 3]; NUM_KEYPOINTS] {
+        self.keypoints.map(<[f32; 3]>::from)
     }
 
     pub fn track(&self) -> Option<Track> {
@@ -320,6 +344,22 @@ mod tests {
         p.set_track(None);
         p.set_action(None);
         assert_eq!((p.track(), p.action()), (None, None));
+    }
+
+    #[test]
+    fn keypoint_rows_round_trip() {
+        let mut rows = [[0.0; 3]; NUM_KEYPOINTS];
+        rows[3] = [1.5, 2.5, 0.75];
+        let p = Person::from_rows([0.0, 0.0, 4.0, 4.0], 0.5, &rows);
+        assert_eq!(
+            p.keypoints[3],
+            Keypoint {
+                x: 1.5,
+                y: 2.5,
+                score: 0.75
+            }
+        );
+        assert_eq!(p.keypoint_rows(), rows);
     }
 
     #[test]

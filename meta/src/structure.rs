@@ -1,7 +1,7 @@
 //! A GstStructure view of the pose metadata, for applications that cannot link Rust code
 //! (C, Python with PyGObject). It is a `GstCustomMeta` named [`STRUCTURE_META_NAME`] whose
-//! structure `recognizer/pose` holds `n-persons` (uint) and `json` (string: the `persons` array in
-//! the JSON form of SPEC section 2). Python:
+//! structure `recognizer/pose` holds `n-persons` (uint) and `json` (string: the `persons` array of
+//! the frame's JSON form, see [`crate::FrameRecord`]). Python:
 //!
 //! ```python
 //! meta = buffer.get_custom_meta("RecognizerPoseStructure")
@@ -50,12 +50,16 @@ pub fn export_structure(buffer: &mut gst::BufferRef) -> Option<usize> {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::{Keypoint, Person, PoseMetaFlags, Track, TrackState};
+    use crate::{Keypoint, NUM_KEYPOINTS, Person, PoseMetaFlags, Track, TrackState};
 
     #[test]
     fn structure_holds_the_persons_json() {
         gst::init().unwrap();
-        let mut p = Person::new([1.0, 2.0, 3.0, 4.0], 0.5, [Keypoint::default(); 17]);
+        let mut p = Person::new(
+            [1.0, 2.0, 3.0, 4.0],
+            0.5,
+            [Keypoint::default(); NUM_KEYPOINTS],
+        );
         p.set_track(Some(Track {
             id: 9,
             state: TrackState::New,

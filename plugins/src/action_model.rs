@@ -10,8 +10,31 @@ use std::path::Path;
 
 use ort::{session::Session, value::TensorRef};
 use recognizer_core::action::{Normalization, softmax};
+use recognizer_meta::NUM_KEYPOINTS;
 
 use crate::onnx::{self, LoadedSession, SessionRequest, describe, describe_text};
+
+/// The labels of a text with one label per line (a labels file, or the `recognizer.labels`
+/// metadata of a model): surrounding whitespace trimmed, blank lines skipped.
+pub fn parse_labels(text: &str) -> Vec<String> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(String::from)
+        .collect()
+}
+
+/// A labels file (one label per line, as [`parse_labels`] reads it). The error names the file:
+/// unreadable, or holding no labels.
+pub fn read_labels_file(path: &Path) -> Result<Vec<String>, String> {
+    let text = std::fs::read_to_string(path)
+        .map_err(|e| format!("could not read labels file '{}': {e}", path.display()))?;
+    let labels = parse_labels(&text);
+    if labels.is_empty() {
+        return Err(format!("labels file '{}' holds no labels", path.display()));
+    }
+    Ok(labels)
+}
 
 /// What the model's outputs are.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -65,7 +88,7 @@ impl ActionModel {
         let fixed = |d: i64| (d > 0).then_some(d as usize);
         if input.element != "float32"
             || s.len() != 5
-            || fixed(s[3]).is_some_and(|v| v != 17)
+            || fixed(s[3]).is_some_and(|v| v != NUM_KEYPOINTS)
             || fixed(s[4]).is_some_and(|c| c != 3)
         {
             return Err(mismatch(&format!(
@@ -104,12 +127,7 @@ impl ActionModel {
                 ));
             }
         };
-        let labels = custom("recognizer.labels").map(|v| {
-            v.lines()
-                .map(|l| l.trim().to_string())
-                .filter(|l| !l.is_empty())
-                .collect()
-        });
+        let labels = custom("recognizer.labels").map(|v| parse_labels(&v));
         let number = |key: &str| -> Result<Option<usize>, String> {
             custom(key)
                 .map(|v| {
@@ -149,7 +167,7 @@ impl ActionModel {
         })
     }
 
-    /// Runs `samples` (`n` samples of `[M, T, 17, 3]` each, back to back) and returns one row of
+    /// Runs `samples` (`n` samples of `[M, T, V = 17, 3]` each, back to back) and returns one row of
     /// class probabilities per sample. One inference call when the batch is dynamic.
     pub fn classify(
         &mut self,
@@ -159,7 +177,7 @@ impl ActionModel {
         frames: usize,
         output: OutputKind,
     ) -> Result<Vec<Vec<f32>>, String> {
-        let per = persons * frames * 17 * 3;
+        let per = persons * frames * NUM_KEYPOINTS * 3;
         assert_eq!(samples.len(), n * per);
         let mut rows = Vec::with_capacity(n);
         let calls: Vec<(usize, usize)> = if self.dynamic_batch {
@@ -170,7 +188,7 @@ impl ActionModel {
         for (first, count) in calls {
             let data = &samples[first * per..(first + count) * per];
             let tensor =
-                TensorRef::from_array_view(([count, persons, frames, 17usize, 3usize], data))
+                TensorRef::from_array_view(([count, persons, frames, NUM_KEYPOINTS, 3], data))
                     .map_err(|e| e.to_string())?;
             let outputs = self
                 .session

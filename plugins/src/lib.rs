@@ -6,6 +6,7 @@
 
 pub mod action_model;
 mod bytetrack;
+pub mod errors;
 mod eventsink;
 pub mod labels;
 pub mod onnx;
@@ -16,6 +17,24 @@ mod poseoverlay;
 mod rtmopose;
 mod stgcnclassify;
 pub mod video;
+
+/// For the stateful elements' `sink_event`: applies `reset` to the running state when `event` is
+/// a FLUSH_STOP. After a flush (a flushing seek) the frames that follow do not continue the ones
+/// before, so what was learnt from those (tracks, windows) must not carry over.
+fn reset_on_flush_stop<S>(
+    event: &gst::Event,
+    state: &std::sync::Mutex<Option<S>>,
+    reset: impl FnOnce(&mut S),
+) {
+    if let gst::EventView::FlushStop(_) = event.view()
+        && let Some(state) = state.lock().unwrap().as_mut()
+    {
+        reset(state);
+    }
+}
+
+// The metadata and the algorithm cores describe the same COCO-17 skeleton.
+const _: () = assert!(recognizer_meta::NUM_KEYPOINTS == recognizer_core::pose::NUM_KEYPOINTS);
 
 fn plugin_init(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
     recognizer_meta::register();

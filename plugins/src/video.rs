@@ -33,6 +33,64 @@ pub fn filter_pad_templates(caps: &gst::Caps) -> Vec<gst::PadTemplate> {
     .collect()
 }
 
+/// The `format` values of the first structure of `caps`, as written in caps strings.
+fn formats_of(caps: &gst::Caps) -> Vec<String> {
+    let Some(s) = caps.structure(0) else {
+        return Vec::new();
+    };
+    if let Ok(list) = s.get::<gst::List>("format") {
+        list.iter().filter_map(|v| v.get::<String>().ok()).collect()
+    } else {
+        s.get::<String>("format").into_iter().collect()
+    }
+}
+
+/// For `BaseTransformImpl::accept_caps`: returns `accepted` (the parent class's answer), and
+/// when fixed caps are refused on the sink pad, posts an element error that names the element,
+/// what it received and the formats its sink pad takes. Without it, a source that pushes caps
+/// the element cannot take (an `appsrc` with GRAY8, say) only reports `not-negotiated`.
+/// Unfixed caps are negotiation queries, not data, and are refused silently.
+pub fn explain_refused_caps(
+    element: &gst::Element,
+    direction: gst::PadDirection,
+    caps: &gst::Caps,
+    accepted: bool,
+) -> bool {
+    if accepted || direction != gst::PadDirection::Sink || !caps.is_fixed() {
+        return accepted;
+    }
+    let received = match caps.structure(0) {
+        Some(s) => match s.get::<String>("format") {
+            Ok(format) => format!("{} in format {format}", s.name()),
+            Err(_) => s.name().to_string(),
+        },
+        None => "empty caps".to_string(),
+    };
+    let template = element
+        .pad_template("sink")
+        .map(|t| t.caps().clone())
+        .unwrap_or_else(gst::Caps::new_empty);
+    let formats = formats_of(&template);
+    let takes = if formats.is_empty() {
+        template.to_string()
+    } else {
+        format!("video/x-raw in {}", formats.join(", "))
+    };
+    let factory = element
+        .factory()
+        .map_or_else(|| "element".to_string(), |f| f.name().to_string());
+    gst::element_error!(
+        element,
+        gst::CoreError::Negotiation,
+        (
+            "{factory} '{}' cannot take {received}: it takes {takes} (put videoconvert before it)",
+            element.name()
+        ),
+        ["refused caps {caps}"]
+    );
+    false
+}
+
 /// `video/x-raw` of any format: for elements that only read and write metadata.
 pub fn any_raw_video() -> gst::Caps {
     gst::Caps::builder("video/x-raw").build()

@@ -48,7 +48,7 @@ fn main() {
         let description = format!(
             "uridecodebin uri={uri} caps=video/x-raw(ANY) expose-all-streams=false ! videoconvert ! \
              queue max-size-buffers=4 max-size-bytes=0 max-size-time=0 ! \
-             rtmopose model={pose} threads=2 session-group=main ! bytetrack ! queue max-size-buffers=4 ! \
+             rtmopose model-file={pose} threads=2 session-group=main ! bytetrack ! queue max-size-buffers=4 ! \
              stgcnclassify model={m}/fall_stgcnpp.onnx labels={m}/fall_stgcnpp.labels ! \
              eventsink stream=cam0 post-messages=true rules-location={rules} label-map={m}/fall_stgcnpp.labels frames-location={out}",
             pose = pose.display(),

@@ -84,6 +84,27 @@ struct State {
     tracker: Option<ByteTracker>,
     caps_frame_rate: Option<f64>,
     last_pose: HashMap<u64, LastPose>,
+    /// Frames since start, for the logs.
+    frames: u64,
+}
+
+impl State {
+    fn new() -> Self {
+        Self {
+            tracker: None,
+            caps_frame_rate: None,
+            last_pose: HashMap::new(),
+            frames: 0,
+        }
+    }
+
+    /// Forgets every track (ids start at 1 again), keeping the configuration and the caps.
+    fn forget_tracks(&mut self) {
+        if let Some(tracker) = self.tracker.as_mut() {
+            tracker.reset();
+        }
+        self.last_pose.clear();
+    }
 }
 
 #[derive(Default)]
@@ -235,22 +256,35 @@ impl BaseTransformImpl for ByteTrack {
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
         settings.config(None).validate().map_err(|e| {
-            gst::error_msg!(
-                gst::LibraryError::Settings,
-                ("Invalid tracker settings: {}", e)
-            )
+            // The core names its parameters as the properties are named, with '_' for '-'.
+            crate::errors::settings_error(format!(
+                "Invalid bytetrack settings: {}",
+                e.replace('_', "-")
+            ))
         })?;
-        *self.state.lock().unwrap() = Some(State {
-            tracker: None,
-            caps_frame_rate: None,
-            last_pose: HashMap::new(),
-        });
+        gst::info!(CAT, imp = self, "starting with {settings:?}");
+        *self.state.lock().unwrap() = Some(State::new());
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
-        *self.state.lock().unwrap() = None;
+        if let Some(state) = self.state.lock().unwrap().take() {
+            gst::info!(CAT, imp = self, "stopped after {} frames", state.frames);
+        }
         Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        // The tracks, their Kalman state and the id counter start over.
+        crate::reset_on_flush_stop(&event, &self.state, |state| {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "flushed: tracks forgotten, ids start at 1 again"
+            );
+            state.forget_tracks();
+        });
+        self.parent_sink_event(event)
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
@@ -259,6 +293,7 @@ impl BaseTransformImpl for ByteTrack {
             .and_then(|s| s.get::<gst::Fraction>("framerate").ok())
             .filter(|f| f.numer() > 0 && f.denom() > 0)
             .map(|f| f.numer() as f64 / f.denom() as f64);
+        gst::debug!(CAT, imp = self, "frame rate from the caps: {rate:?}");
         if let Some(state) = self.state.lock().unwrap().as_mut() {
             state.caps_frame_rate = rate;
         }
@@ -271,6 +306,7 @@ impl BaseTransformImpl for ByteTrack {
         let Some(state) = guard.as_mut() else {
             return Err(gst::FlowError::Flushing);
         };
+        state.frames += 1;
         let tracker = state.tracker.get_or_insert_with(|| {
             let config = settings.config(state.caps_frame_rate);
             gst::info!(
@@ -287,6 +323,7 @@ impl BaseTransformImpl for ByteTrack {
             .meta::<PoseMeta>()
             .filter(|m| m.frame_flags().contains(PoseMetaFlags::INFERRED))
             .map(|m| m.persons().to_vec());
+        let inferred = detections.is_some();
         let persons = match detections {
             Some(persons) => {
                 let dets: Vec<Detection> = persons
@@ -295,6 +332,15 @@ impl BaseTransformImpl for ByteTrack {
                     .map(|(i, p)| Detection::from_f32(p.bbox, p.score, i))
                     .collect();
                 let outputs = tracker.update(&dets);
+                for started in outputs.iter().filter(|t| t.age == 0) {
+                    gst::debug!(
+                        CAT,
+                        imp = self,
+                        "track {} started at {:?}",
+                        started.id,
+                        started.tlbr
+                    );
+                }
                 let mut tracked: Vec<Option<&TrackOutput>> = vec![None; persons.len()];
                 for out in &outputs {
                     if let Some(i) = out.det_index {
@@ -328,7 +374,13 @@ impl BaseTransformImpl for ByteTrack {
             None => {
                 // The pose model skipped this frame: report every live track where the Kalman
                 // filter expects it, with its last keypoints moved along with the box.
-                let outputs = tracker.predict_only();
+                // Before the first detections there is nothing to predict, and a prediction
+                // would use up the tracker's first frame, on which it confirms new tracks at once.
+                let outputs = if tracker.frame_id() == 0 {
+                    Vec::new()
+                } else {
+                    tracker.predict_only()
+                };
                 outputs
                     .iter()
                     .filter(|t| area(&t.tlbr) > settings.min_box_area)
@@ -347,10 +399,23 @@ impl BaseTransformImpl for ByteTrack {
                 .chain(tracker.lost_tracks().iter())
                 .map(|t| t.id)
                 .collect();
-            state.last_pose.retain(|id, _| live.contains(id));
+            state.last_pose.retain(|id, _| {
+                let keep = live.contains(id);
+                if !keep {
+                    gst::debug!(CAT, imp = self, "track {id} removed");
+                }
+                keep
+            });
         }
+        let frame = state.frames;
         drop(guard);
-        gst::trace!(CAT, imp = self, "{} tracked persons", persons.len());
+        gst::trace!(
+            CAT,
+            imp = self,
+            "frame {frame}: {} persons ({})",
+            persons.len(),
+            if inferred { "tracked" } else { "predicted" }
+        );
         let flags = buf
             .meta::<PoseMeta>()
             .map(|m| m.frame_flags())

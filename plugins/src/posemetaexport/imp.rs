@@ -2,6 +2,7 @@ use std::sync::LazyLock;
 
 use gst::{glib, subclass::prelude::*};
 use gst_base::subclass::prelude::*;
+use recognizer_meta::STRUCTURE_META_NAME;
 
 static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     gst::DebugCategory::new(
@@ -51,9 +52,25 @@ impl BaseTransformImpl for PoseMetaExport {
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
 
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        gst::info!(
+            CAT,
+            imp = self,
+            "exporting the pose metadata as {STRUCTURE_META_NAME}"
+        );
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        gst::info!(CAT, imp = self, "stopped");
+        Ok(())
+    }
+
     fn transform_ip(&self, buf: &mut gst::BufferRef) -> Result<gst::FlowSuccess, gst::FlowError> {
-        let exported = recognizer_meta::export_structure(buf);
-        gst::trace!(CAT, imp = self, "exported {exported:?} persons");
+        match recognizer_meta::export_structure(buf) {
+            Some(n) => gst::trace!(CAT, imp = self, "exported {n} persons"),
+            None => gst::trace!(CAT, imp = self, "no pose metadata to export"),
+        }
         Ok(gst::FlowSuccess::Ok)
     }
 }

@@ -152,13 +152,8 @@ impl ElementImpl for PoseOverlay {
 
     fn pad_templates() -> &'static [gst::PadTemplate] {
         static PAD_TEMPLATES: LazyLock<Vec<gst::PadTemplate>> = LazyLock::new(|| {
-            // The pose input formats but YV12 (the drawing canvases cover I420 and NV12).
-            let formats = crate::video::INPUT_FORMATS
-                .iter()
-                .copied()
-                .filter(|f| *f != VideoFormat::Yv12);
             let caps = gst_video::VideoCapsBuilder::new()
-                .format_list(formats)
+                .format_list(crate::video::INPUT_FORMATS.iter().copied())
                 .build();
             crate::video::filter_pad_templates(&caps)
         });
@@ -171,9 +166,47 @@ impl BaseTransformImpl for PoseOverlay {
         gst_base::subclass::BaseTransformMode::AlwaysInPlace;
     const PASSTHROUGH_ON_SAME_CAPS: bool = false;
     const TRANSFORM_IP_ON_PASSTHROUGH: bool = false;
+
+    fn start(&self) -> Result<(), gst::ErrorMessage> {
+        gst::info!(
+            CAT,
+            imp = self,
+            "starting with {:?}",
+            self.settings.lock().unwrap()
+        );
+        Ok(())
+    }
+
+    fn stop(&self) -> Result<(), gst::ErrorMessage> {
+        gst::info!(CAT, imp = self, "stopped");
+        Ok(())
+    }
+
+    fn accept_caps(&self, direction: gst::PadDirection, caps: &gst::Caps) -> bool {
+        let accepted = self.parent_accept_caps(direction, caps);
+        crate::video::explain_refused_caps(self.obj().upcast_ref(), direction, caps, accepted)
+    }
 }
 
 impl VideoFilterImpl for PoseOverlay {
+    fn set_info(
+        &self,
+        incaps: &gst::Caps,
+        in_info: &gst_video::VideoInfo,
+        outcaps: &gst::Caps,
+        out_info: &gst_video::VideoInfo,
+    ) -> Result<(), gst::LoggableError> {
+        gst::debug!(
+            CAT,
+            imp = self,
+            "drawing on {:?} {}x{}",
+            in_info.format(),
+            in_info.width(),
+            in_info.height()
+        );
+        self.parent_set_info(incaps, in_info, outcaps, out_info)
+    }
+
     fn transform_frame_ip(
         &self,
         frame: &mut gst_video::VideoFrameRef<&mut gst::BufferRef>,
@@ -184,9 +217,11 @@ impl VideoFilterImpl for PoseOverlay {
             .meta::<PoseMeta>()
             .map(|m| m.persons().to_vec())
         else {
+            gst::trace!(CAT, imp = self, "no pose metadata");
             return Ok(gst::FlowSuccess::Ok);
         };
         if persons.is_empty() {
+            gst::trace!(CAT, imp = self, "no persons");
             return Ok(gst::FlowSuccess::Ok);
         }
         let (width, height) = (frame.width() as usize, frame.height() as usize);
@@ -198,14 +233,20 @@ impl VideoFilterImpl for PoseOverlay {
             .map(|s| (*s).max(0) as usize)
             .collect();
         match format {
-            VideoFormat::I420 | VideoFormat::Nv12 => {
-                let [y, u, v, _] = frame.planes_data_mut();
-                let v = (format == VideoFormat::I420).then_some((v, strides[2]));
+            VideoFormat::I420 | VideoFormat::Yv12 | VideoFormat::Nv12 => {
+                let [y, p1, p2, _] = frame.planes_data_mut();
+                // I420 has U then V planes, YV12 V then U; NV12 one plane of U, V pairs (two
+                // plane strides only, so the third is never read for it).
+                let (u, u_stride, v) = match format {
+                    VideoFormat::I420 => (p1, strides[1], Some((p2, strides[2]))),
+                    VideoFormat::Yv12 => (p2, strides[2], Some((p1, strides[1]))),
+                    _ => (p1, strides[1], None),
+                };
                 let mut canvas = YuvCanvas {
                     y,
                     y_stride: strides[0],
                     u,
-                    u_stride: strides[1],
+                    u_stride,
                     v,
                     width,
                     height,
@@ -248,7 +289,11 @@ fn draw_persons(canvas: &mut impl Canvas, persons: &[Person], s: &Settings) {
     } else {
         (short_side / 180).clamp(1, 12)
     };
-    for p in persons {
+    // Boxes that are not numbers place nothing (their label would land at 0, 0).
+    for p in persons
+        .iter()
+        .filter(|p| p.bbox.iter().all(|v| v.is_finite()))
+    {
         let colour = p.track().map_or(UNTRACKED, |t| draw::track_colour(t.id));
         if s.draw_boxes {
             // Predicted persons (the pose model skipped the frame) get a thinner box.
@@ -290,8 +335,12 @@ fn draw_persons(canvas: &mut impl Canvas, persons: &[Person], s: &Settings) {
             if !label.is_empty() {
                 let (tw, th) = draw::text_size(&label, scale);
                 let pad = scale as i64;
-                let x = p.bbox[0].round() as i64;
-                let y = (p.bbox[1].round() as i64 - th as i64 - 2 * pad).max(0);
+                // Clamped so that boxes far outside the frame stay far outside it without
+                // overflowing the arithmetic below.
+                let limit = 4 * canvas.width().max(canvas.height()) as i64;
+                let x = (p.bbox[0].round() as i64).clamp(-limit, limit);
+                let y = (p.bbox[1].round() as i64).clamp(-limit, limit);
+                let y = (y - th as i64 - 2 * pad).max(0);
                 draw::fill_rectangle(
                     canvas,
                     x,

@@ -852,12 +852,7 @@ impl RtmoPose {
             // leaving it to an anonymous not-negotiated further up.
             let caps = q.caps_owned();
             if !caps.can_intersect(&pad.pad_template_caps()) {
-                gst::element_imp_error!(
-                    self,
-                    gst::CoreError::Negotiation,
-                    ("rtmopose cannot read {caps}"),
-                    ["it reads video/x-raw in these formats: {}", format_names()]
-                );
+                video::explain_refused_caps(self.obj().upcast_ref(), pad.direction(), &caps, false);
                 q.set_result(false);
                 return true;
             }
@@ -1161,15 +1156,6 @@ impl RtmoPose {
             "frame {index} passes without pose metadata ({errors} so far): {error}"
         );
     }
-}
-
-/// The formats of the sink template, for error messages.
-fn format_names() -> String {
-    video::INPUT_FORMATS
-        .iter()
-        .map(|f| f.to_str().as_str())
-        .collect::<Vec<_>>()
-        .join(", ")
 }
 
 fn to_person(d: &PoseDetection) -> Person {

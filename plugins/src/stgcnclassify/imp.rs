@@ -6,12 +6,14 @@ use std::{
 use gst::{glib, prelude::*, subclass::prelude::*};
 use gst_base::subclass::prelude::*;
 use recognizer_core::action::{
-    Normalization, Pose, Schedule, TrackAction, TrackFrame, TrackWindows, WindowSpec, argmax,
+    Normalization, Schedule, TrackAction, TrackFrame, TrackWindows, WindowSpec, argmax,
 };
 use recognizer_meta::{Action, Person, PoseMeta, TrackState};
 
+use super::NormalizationChoice;
 use crate::{
-    action_model::{ActionModel, OutputKind},
+    action_model::{self, ActionModel, OutputKind},
+    errors::{FrameErrors, settings_error},
     onnx::{Device, SessionRequest},
 };
 
@@ -29,7 +31,7 @@ const DEFAULT_MIN_FRAMES: u32 = 0;
 const DEFAULT_THREADS: u32 = 1;
 const DEFAULT_SCORE_THRESHOLD: f32 = 0.0;
 const DEFAULT_PERSONS_PER_SAMPLE: u32 = 0;
-const DEFAULT_NORMALIZATION: &str = "auto";
+const DEFAULT_NORMALIZATION: NormalizationChoice = NormalizationChoice::Auto;
 const DEFAULT_MIN_JOINT_SCORE: f32 = 0.01;
 
 #[derive(Debug, Clone)]
@@ -44,7 +46,7 @@ struct Settings {
     threads: u32,
     score_threshold: f32,
     persons_per_sample: u32,
-    normalization: String,
+    normalization: NormalizationChoice,
     min_joint_score: f32,
 }
 
@@ -61,7 +63,7 @@ impl Default for Settings {
             threads: DEFAULT_THREADS,
             score_threshold: DEFAULT_SCORE_THRESHOLD,
             persons_per_sample: DEFAULT_PERSONS_PER_SAMPLE,
-            normalization: DEFAULT_NORMALIZATION.into(),
+            normalization: DEFAULT_NORMALIZATION,
             min_joint_score: DEFAULT_MIN_JOINT_SCORE,
         }
     }
@@ -77,14 +79,18 @@ struct State {
     height: f32,
     /// Reused input buffer of the batch.
     batch: Vec<f32>,
+    /// A person with a track id has arrived since start.
+    tracks_seen: bool,
+    /// The warning about persons without track ids was posted.
+    untracked_warned: bool,
 }
 
+/// Read-only figures that outlive a run, so that applications can read them after EOS.
 #[derive(Default)]
 struct Stats {
     execution_provider: Option<String>,
     classifications: u64,
     batches: u64,
-    frame_errors: u64,
 }
 
 #[derive(Default)]
@@ -92,6 +98,7 @@ pub struct StgcnClassify {
     settings: Mutex<Settings>,
     state: Mutex<Option<State>>,
     stats: Mutex<Stats>,
+    frame_errors: FrameErrors,
 }
 
 #[glib::object_subclass]
@@ -106,13 +113,13 @@ impl ObjectImpl for StgcnClassify {
         static PROPERTIES: LazyLock<Vec<glib::ParamSpec>> = LazyLock::new(|| {
             let mut properties = crate::onnx::inference_properties(DEFAULT_THREADS);
             properties.extend([
-                glib::ParamSpecString::builder("model")
-                    .nick("Model")
+                glib::ParamSpecString::builder("model-file")
+                    .nick("Model file")
                     .blurb("Path of the classifier (.onnx): input [N,M,T,17,3] -> output [N,K]")
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecString::builder("labels")
-                    .nick("Labels")
+                glib::ParamSpecString::builder("labels-file")
+                    .nick("Labels file")
                     .blurb("File with one class label per line (default: the model's recognizer.labels metadata)")
                     .mutable_ready()
                     .build(),
@@ -153,10 +160,9 @@ impl ObjectImpl for StgcnClassify {
                     .default_value(DEFAULT_PERSONS_PER_SAMPLE)
                     .mutable_ready()
                     .build(),
-                glib::ParamSpecString::builder("normalization")
+                glib::ParamSpecEnum::builder_with_default("normalization", DEFAULT_NORMALIZATION)
                     .nick("Normalization")
                     .blurb("Keypoint normalisation: auto (model metadata, else frame), frame (pyskl PreNormalize2D) or window")
-                    .default_value(Some(DEFAULT_NORMALIZATION))
                     .mutable_ready()
                     .build(),
                 glib::ParamSpecFloat::builder("min-joint-score")
@@ -182,11 +188,9 @@ impl ObjectImpl for StgcnClassify {
                     .blurb("Frames on which windows were classified (one batched call each when the model allows)")
                     .read_only()
                     .build(),
-                glib::ParamSpecUInt64::builder("frame-errors")
-                    .nick("Frame errors")
-                    .blurb("Frames that passed without new actions because classifying failed")
-                    .read_only()
-                    .build(),
+                FrameErrors::property(
+                    "Frames that passed without new actions because classifying failed",
+                ),
             ]);
             properties
         });
@@ -202,8 +206,8 @@ impl ObjectImpl for StgcnClassify {
                 .map(PathBuf::from)
         };
         match pspec.name() {
-            "model" => s.model = path(value),
-            "labels" => s.labels = path(value),
+            "model-file" => s.model = path(value),
+            "labels-file" => s.labels = path(value),
             "window" => s.window = value.get().unwrap(),
             "stride" => s.stride = value.get().unwrap(),
             "min-frames" => s.min_frames = value.get().unwrap(),
@@ -217,12 +221,7 @@ impl ObjectImpl for StgcnClassify {
             "threads" => s.threads = value.get().unwrap(),
             "score-threshold" => s.score_threshold = value.get().unwrap(),
             "persons-per-sample" => s.persons_per_sample = value.get().unwrap(),
-            "normalization" => {
-                s.normalization = value
-                    .get::<Option<String>>()
-                    .unwrap()
-                    .unwrap_or_else(|| DEFAULT_NORMALIZATION.into())
-            }
+            "normalization" => s.normalization = value.get().unwrap(),
             "min-joint-score" => s.min_joint_score = value.get().unwrap(),
             _ => unimplemented!(),
         }
@@ -232,8 +231,8 @@ impl ObjectImpl for StgcnClassify {
         let s = self.settings.lock().unwrap();
         let path = |p: &Option<PathBuf>| p.as_ref().map(|p| p.display().to_string()).to_value();
         match pspec.name() {
-            "model" => path(&s.model),
-            "labels" => path(&s.labels),
+            "model-file" => path(&s.model),
+            "labels-file" => path(&s.labels),
             "window" => s.window.to_value(),
             "stride" => s.stride.to_value(),
             "min-frames" => s.min_frames.to_value(),
@@ -254,7 +253,7 @@ impl ObjectImpl for StgcnClassify {
                 .to_value(),
             "classifications" => self.stats.lock().unwrap().classifications.to_value(),
             "batches" => self.stats.lock().unwrap().batches.to_value(),
-            "frame-errors" => self.stats.lock().unwrap().frame_errors.to_value(),
+            "frame-errors" => self.frame_errors.get().to_value(),
             _ => unimplemented!(),
         }
     }
@@ -282,16 +281,12 @@ impl ElementImpl for StgcnClassify {
     }
 }
 
-fn settings_error(msg: String) -> gst::ErrorMessage {
-    gst::error_msg!(gst::ResourceError::Settings, ("{}", msg))
-}
-
 /// Loads the model and reconciles it with the settings into the runtime state.
 fn build_state(settings: &Settings) -> Result<State, gst::ErrorMessage> {
     let Some(model_path) = settings.model.as_ref() else {
         return Err(gst::error_msg!(
             gst::ResourceError::NotFound,
-            ("No model set: the 'model' property must name an action model (.onnx)")
+            ("No model set: the 'model-file' property must name an action model (.onnx)")
         ));
     };
     let device: Device = settings.device.parse().map_err(settings_error)?;
@@ -338,19 +333,16 @@ fn build_state(settings: &Settings) -> Result<State, gst::ErrorMessage> {
         }
         m => m,
     };
-    let normalization = match settings.normalization.as_str() {
-        "auto" => model.normalization.unwrap_or(Normalization::Frame),
-        other => other.parse().map_err(settings_error)?,
+    let normalization = match settings.normalization {
+        NormalizationChoice::Auto => model.normalization.unwrap_or(Normalization::Frame),
+        NormalizationChoice::Frame => Normalization::Frame,
+        NormalizationChoice::Window => Normalization::Window,
     };
     let labels: Vec<String> = match &settings.labels {
-        Some(path) => std::fs::read_to_string(path)
-            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("Could not read labels file '{}': {}", path.display(), e)))?
-            .lines()
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect(),
+        Some(path) => action_model::read_labels_file(path)
+            .map_err(|e| gst::error_msg!(gst::ResourceError::OpenRead, ("{}", e)))?,
         None => model.labels.clone().ok_or_else(|| {
-            settings_error(format!("{name} carries no labels (recognizer.labels metadata): set the 'labels' property to a file with one label per line"))
+            settings_error(format!("{name} carries no labels (recognizer.labels metadata): set the 'labels-file' property to a file with one label per line"))
         })?,
     };
     if let Some(k) = model.classes
@@ -388,15 +380,17 @@ fn build_state(settings: &Settings) -> Result<State, gst::ErrorMessage> {
         width: 0.0,
         height: 0.0,
         batch: Vec::new(),
+        tracks_seen: false,
+        untracked_warned: false,
     })
 }
 
-fn pose_of(p: &Person) -> Pose {
-    let mut pose = [[0.0; 3]; 17];
-    for (j, k) in pose.iter_mut().zip(&p.keypoints) {
-        *j = [k.x, k.y, k.score];
-    }
-    pose
+/// The label of a class, `class_K` for a class beyond the labels.
+fn label_of(labels: &[String], class_id: usize) -> String {
+    labels
+        .get(class_id)
+        .cloned()
+        .unwrap_or_else(|| format!("class_{class_id}"))
 }
 
 fn centre(p: &Person) -> (f32, f32) {
@@ -423,7 +417,12 @@ impl BaseTransformImpl for StgcnClassify {
         gst::info!(
             CAT,
             imp = self,
-            "{} classes, T = {}, M = {}, {:?} normalisation, min {} frames, stride {}, on {}",
+            "loaded {}: {} classes, T = {}, M = {}, {:?} normalisation, min {} frames, stride {}, on {}",
+            settings
+                .model
+                .as_deref()
+                .unwrap_or(std::path::Path::new(""))
+                .display(),
             state.labels.len(),
             state.spec.frames,
             state.spec.persons,
@@ -436,13 +435,37 @@ impl BaseTransformImpl for StgcnClassify {
             execution_provider: Some(state.model.execution_provider.to_string()),
             ..Default::default()
         };
+        self.frame_errors.reset();
         *self.state.lock().unwrap() = Some(state);
         Ok(())
     }
 
     fn stop(&self) -> Result<(), gst::ErrorMessage> {
         *self.state.lock().unwrap() = None;
+        let stats = self.stats.lock().unwrap();
+        gst::info!(
+            CAT,
+            imp = self,
+            "stopped: {} windows classified in {} calls, {} frame errors",
+            stats.classifications,
+            stats.batches,
+            self.frame_errors.get()
+        );
         Ok(())
+    }
+
+    fn sink_event(&self, event: gst::Event) -> bool {
+        // Every window and the actions carried forward start over.
+        crate::reset_on_flush_stop(&event, &self.state, |state| {
+            gst::debug!(
+                CAT,
+                imp = self,
+                "flushed: {} windows dropped",
+                state.windows.len()
+            );
+            state.windows = TrackWindows::new(state.windows.schedule());
+        });
+        self.parent_sink_event(event)
     }
 
     fn set_caps(&self, incaps: &gst::Caps, _outcaps: &gst::Caps) -> Result<(), gst::LoggableError> {
@@ -455,6 +478,14 @@ impl BaseTransformImpl for StgcnClassify {
             .ok_or_else(|| gst::loggable_error!(CAT, "caps before start"))?;
         state.width = s.get::<i32>("width").unwrap_or(0) as f32;
         state.height = s.get::<i32>("height").unwrap_or(0) as f32;
+        // Frame normalisation divides by the frame size the keypoints are in.
+        gst::debug!(
+            CAT,
+            imp = self,
+            "frames of {}x{}",
+            state.width,
+            state.height
+        );
         Ok(())
     }
 
@@ -462,6 +493,7 @@ impl BaseTransformImpl for StgcnClassify {
         let score_threshold = self.settings.lock().unwrap().score_threshold;
         let pts = buf.pts().map(|t| t.nseconds());
         let Some(mut meta) = buf.meta_mut::<PoseMeta>() else {
+            gst::trace!(CAT, imp = self, "no pose metadata");
             return Ok(gst::FlowSuccess::Ok);
         };
         let mut guard = self.state.lock().unwrap();
@@ -469,6 +501,22 @@ impl BaseTransformImpl for StgcnClassify {
             return Err(gst::FlowError::Flushing);
         };
         let persons = meta.persons_mut();
+        let tracked = persons.iter().any(|p| p.track().is_some());
+        state.tracks_seen |= tracked;
+        if !persons.is_empty() && !state.tracks_seen && !state.untracked_warned {
+            // Windows are kept per track: without `bytetrack` upstream nothing is classified.
+            state.untracked_warned = true;
+            gst::warning!(
+                CAT,
+                imp = self,
+                "persons without track ids: nothing classified"
+            );
+            gst::element_imp_warning!(
+                self,
+                gst::StreamError::Format,
+                ("Persons arrive without track ids, so no action is classified: put bytetrack before stgcnclassify")
+            );
+        }
         // Tracks seen on this frame (lost tracks reported by the tracker do not count: their
         // window starts over when they come back).
         let present: Vec<(u64, TrackFrame)> = persons
@@ -488,13 +536,13 @@ impl BaseTransformImpl for StgcnClassify {
                                 let db = (centre(b).0 - cx).hypot(centre(b).1 - cy);
                                 da.total_cmp(&db)
                             })
-                            .map(|(_, o)| pose_of(o))
+                            .map(|(_, o)| o.keypoint_rows())
                     })
                     .flatten();
                 Some((
                     track.id,
                     TrackFrame {
-                        pose: pose_of(p),
+                        pose: p.keypoint_rows(),
                         other,
                         width: state.width,
                         height: state.height,
@@ -522,6 +570,12 @@ impl BaseTransformImpl for StgcnClassify {
                     for (id, row) in due.iter().zip(&rows) {
                         let window = state.windows.frames(*id).map_or(0, |f| f.len());
                         if let Some((class_id, score)) = argmax(row) {
+                            gst::debug!(
+                                CAT,
+                                imp = self,
+                                "track {id}: {} {score:.3} over {window} frames",
+                                label_of(&state.labels, class_id)
+                            );
                             state.windows.set_action(
                                 *id,
                                 TrackAction {
@@ -537,20 +591,21 @@ impl BaseTransformImpl for StgcnClassify {
                     stats.classifications += due.len() as u64;
                     stats.batches += 1;
                 }
-                Err(e) => {
-                    let errors = {
-                        let mut stats = self.stats.lock().unwrap();
-                        stats.frame_errors += 1;
-                        stats.frame_errors
-                    };
-                    gst::warning!(
-                        CAT,
-                        imp = self,
-                        "frame passes without new actions ({errors} so far): {e}"
-                    );
-                }
+                Err(e) => self.frame_errors.record(
+                    *CAT,
+                    &*self.obj(),
+                    "frame passes without new actions",
+                    &e,
+                ),
             }
         }
+        gst::trace!(
+            CAT,
+            imp = self,
+            "{} tracks present, {} classified",
+            present.len(),
+            due.len()
+        );
         for p in persons.iter_mut() {
             let action = p
                 .track()
@@ -558,11 +613,7 @@ impl BaseTransformImpl for StgcnClassify {
                 .filter(|a| a.score >= score_threshold);
             let action = action.map(|a| Action {
                 class_id: a.class_id as u32,
-                label: state
-                    .labels
-                    .get(a.class_id)
-                    .cloned()
-                    .unwrap_or_else(|| format!("class_{}", a.class_id)),
+                label: label_of(&state.labels, a.class_id),
                 score: a.score,
                 window: a.window as u32,
                 window_end_pts: a.window_end,

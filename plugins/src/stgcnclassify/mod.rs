@@ -7,7 +7,7 @@
 //! frame) is written into the person's metadata and carried forward on the frames between.
 //!
 //! ```text
-//! ... ! rtmopose model-file=pose.onnx ! bytetrack ! stgcnclassify model=fall.onnx ! eventsink ...
+//! ... ! rtmopose model-file=pose.onnx ! bytetrack ! stgcnclassify model-file=fall.onnx ! eventsink ...
 //! ```
 
 use gst::glib;
@@ -15,11 +15,39 @@ use gst::prelude::*;
 
 mod imp;
 
+/// How keypoints are normalised before they enter the model (the `normalization` property).
+#[derive(Debug, Default, Clone, Copy, PartialEq, Eq, glib::Enum)]
+#[repr(u32)]
+#[enum_type(name = "GstStgcnClassifyNormalization")]
+pub enum NormalizationChoice {
+    /// The model's `recognizer.normalization` metadata, else `frame`.
+    #[default]
+    #[enum_value(
+        name = "The model's recognizer.normalization metadata, else frame",
+        nick = "auto"
+    )]
+    Auto,
+    /// pyskl `PreNormalize2D`: relative to the frame centre and half-size (pyskl and mmaction2
+    /// exports).
+    #[enum_value(
+        name = "Relative to the frame centre and half-size (pyskl PreNormalize2D)",
+        nick = "frame"
+    )]
+    Frame,
+    /// Relative to the bounding box of the window's joints (the project's models).
+    #[enum_value(
+        name = "Relative to the bounding box of the window's joints",
+        nick = "window"
+    )]
+    Window,
+}
+
 glib::wrapper! {
     pub struct StgcnClassify(ObjectSubclass<imp::StgcnClassify>) @extends gst_base::BaseTransform, gst::Element, gst::Object;
 }
 
 pub fn register(plugin: &gst::Plugin) -> Result<(), glib::BoolError> {
+    NormalizationChoice::static_type().mark_as_plugin_api(gst::PluginAPIFlags::empty());
     gst::Element::register(
         Some(plugin),
         "stgcnclassify",
