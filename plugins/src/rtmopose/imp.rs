@@ -7,7 +7,7 @@ use std::{
 
 use gst::{glib, prelude::*, subclass::prelude::*};
 use recognizer_core::pose::{DecodeParams, PoseDetection};
-use recognizer_meta::{Keypoint, NUM_KEYPOINTS, Person, PoseMeta, PoseMetaFlags};
+use recognizer_meta::{Person, PoseMeta, PoseMetaFlags};
 
 use recognizer_core::pacing::IntervalController;
 
@@ -565,7 +565,7 @@ impl RtmoPose {
         let device: Device = settings
             .device
             .parse()
-            .map_err(|e| gst::error_msg!(gst::ResourceError::Settings, ("{}", e)))?;
+            .map_err(crate::errors::settings_error)?;
         let config = EngineConfig {
             model: std::fs::canonicalize(model_path).unwrap_or_else(|_| model_path.clone()),
             device,
@@ -581,9 +581,7 @@ impl RtmoPose {
             pose_engine::join(&settings.session_group, config)
         }
         .map_err(|e| match e {
-            pose_engine::JoinError::Mismatch(e) => {
-                gst::error_msg!(gst::ResourceError::Settings, ("{}", e))
-            }
+            pose_engine::JoinError::Mismatch(e) => crate::errors::settings_error(e),
             pose_engine::JoinError::Load(e) => crate::onnx::model_load_error(model_path, &e),
         })?;
         if let Some(reason) = member.fallback_reason() {
@@ -1159,13 +1157,5 @@ impl RtmoPose {
 }
 
 fn to_person(d: &PoseDetection) -> Person {
-    let mut keypoints = [Keypoint::default(); NUM_KEYPOINTS];
-    for (k, v) in keypoints.iter_mut().zip(&d.keypoints) {
-        *k = Keypoint {
-            x: v[0],
-            y: v[1],
-            score: v[2],
-        };
-    }
-    Person::new(d.bbox, d.score, keypoints)
+    Person::from_rows(d.bbox, d.score, &d.keypoints)
 }
