@@ -2,6 +2,8 @@
 //! the data directory runs on them; what it finds in a grey frame does not matter here), checking
 //! the frame flow, the interval, flushes, adaptive pacing against a test clock and the counters.
 
+// Shared by every element's test binary; this one needs only the harness.
+#[allow(dead_code)]
 mod support;
 
 use std::{
