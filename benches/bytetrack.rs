@@ -226,14 +226,7 @@ fn best(v: &[f64]) -> f64 {
 }
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |key: &str| {
-        args.iter().find_map(|a| {
-            a.strip_prefix(key)
-                .and_then(|v| v.strip_prefix('='))
-                .map(str::to_string)
-        })
-    };
+    let arg = recognizer::bench_arg;
     let frames: usize = arg("frames")
         .map(|v| v.parse().expect("frames=N"))
         .unwrap_or(300);

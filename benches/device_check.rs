@@ -67,14 +67,7 @@ struct Options {
 }
 
 fn options() -> Options {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |key: &str| {
-        args.iter().find_map(|a| {
-            a.strip_prefix(key)
-                .and_then(|v| v.strip_prefix('='))
-                .map(str::to_string)
-        })
-    };
+    let arg = recognizer::bench_arg;
     Options {
         kit: arg("kit").map(PathBuf::from).expect("kit=DIR"),
         device: arg("device")

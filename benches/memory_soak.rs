@@ -14,15 +14,8 @@ use gst::prelude::*;
 
 fn main() {
     recognizer::init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
     let arg = |key: &str, default: u64| {
-        args.iter()
-            .find_map(|a| {
-                a.strip_prefix(key)
-                    .and_then(|v| v.strip_prefix('='))
-                    .map(|v| v.parse().unwrap())
-            })
-            .unwrap_or(default)
+        recognizer::bench_arg(key).map_or(default, |v| v.parse().expect("key=N"))
     };
     let (frames, interval, threads, streams) = (
         arg("frames", 10_000),

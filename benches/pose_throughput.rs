@@ -128,14 +128,7 @@ fn chain_fps(
 
 fn main() {
     recognizer::init();
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |key: &str| {
-        args.iter().find_map(|a| {
-            a.strip_prefix(key)
-                .and_then(|v| v.strip_prefix('='))
-                .map(str::to_string)
-        })
-    };
+    let arg = recognizer::bench_arg;
     let video_path = arg("video").unwrap_or_else(|| {
         recognizer::data("media/video/ntu_S002C002P003R002A043_rgb_falling.avi")
             .display()

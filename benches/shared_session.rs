@@ -97,13 +97,7 @@ fn child(options: &Options, mode: Mode, streams: usize) {
 
 fn main() {
     let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |key: &str| {
-        args.iter().find_map(|a| {
-            a.strip_prefix(key)
-                .and_then(|v| v.strip_prefix('='))
-                .map(str::to_string)
-        })
-    };
+    let arg = recognizer::bench_arg;
     let options = Options {
         streams: arg("streams")
             .unwrap_or_else(|| "1,2,4".into())

@@ -13,14 +13,7 @@ use gstrecognizer::{
 };
 
 fn main() {
-    let args: Vec<String> = std::env::args().skip(1).collect();
-    let arg = |key: &str| {
-        args.iter().find_map(|a| {
-            a.strip_prefix(key)
-                .and_then(|v| v.strip_prefix('='))
-                .map(str::to_string)
-        })
-    };
+    let arg = recognizer::bench_arg;
     let model_path = arg("model")
         .map(std::path::PathBuf::from)
         .unwrap_or_else(|| {

@@ -9,7 +9,7 @@ pub mod metrics;
 pub mod pipeline;
 
 pub use data::{data, data_dir, fall_model, rtmo_model, yolo_dynamic_model, yolo_model};
-pub use metrics::{id_consistency, median, oks, resident_kib};
+pub use metrics::{bench_arg, id_consistency, median, oks, resident_kib};
 pub use pipeline::{
     Frame, PipelineError, collect_frames, collect_frames_in, init, launch, pipeline_description,
     read_jsonl, run_to_eos, run_to_eos_within,

@@ -90,3 +90,13 @@ pub fn resident_kib() -> u64 {
         })
         .unwrap_or(0)
 }
+
+/// The value of a benchmark's `key=value` command-line argument (`cargo bench --bench NAME --
+/// key=value ...`), if given.
+pub fn bench_arg(key: &str) -> Option<String> {
+    std::env::args().skip(1).find_map(|a| {
+        a.strip_prefix(key)
+            .and_then(|v| v.strip_prefix('='))
+            .map(str::to_string)
+    })
+}
