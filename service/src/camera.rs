@@ -299,6 +299,21 @@ fn collect(shared: &Shared, config: &CameraConfig, metrics: &Metrics) {
             let (sink, result) = name.split_once('-').unwrap();
             metrics.deliveries(id, sink, result, d);
         }
+        let d = delta("pose-skipped", &p.pose, props::pose::FRAMES_SKIPPED);
+        metrics
+            .frames_skipped
+            .get_or_create(&Metrics::camera(id))
+            .inc_by(d);
+        for (family, property) in [
+            (&metrics.pose_interval, props::pose::CURRENT_INTERVAL),
+            (&metrics.pose_interval_configured, props::pose::INTERVAL),
+        ] {
+            if let Some(interval) = props::read_u64(&p.pose, property) {
+                family
+                    .get_or_create(&Metrics::camera(id))
+                    .set(i64::try_from(interval).unwrap_or(i64::MAX));
+            }
+        }
         if let Some(t) = props::read_u64(&p.tracker, props::tracker::ACTIVE_TRACKS) {
             metrics
                 .active_tracks

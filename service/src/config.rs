@@ -291,6 +291,7 @@ struct CameraSection {
     stall_timeout_s: Option<u32>,
     start_timeout_s: Option<u32>,
     interval: Option<u32>,
+    adaptive_interval: Option<u32>,
     pose_group: Option<String>,
     pose: Option<PoseSection>,
     tracker: Option<TrackerSection>,
@@ -353,6 +354,8 @@ pub struct CameraConfig {
     pub stall_timeout: Duration,
     pub start_timeout: Duration,
     pub interval: Option<u32>,
+    /// `rtmopose adaptive-interval`: the largest interval a live camera may fall back to.
+    pub adaptive_interval: Option<u32>,
     /// The `session-group` shared with the other cameras of the group, if any.
     pub pose_group: Option<String>,
     pub pose: PoseSection,
@@ -967,6 +970,7 @@ fn resolve(source: &Source, raw: RawFile) -> Result<Config, Vec<ConfigError>> {
             stall_timeout: Duration::from_secs(stall.into()),
             start_timeout: Duration::from_secs(camera.start_timeout_s.unwrap_or(30).into()),
             interval: camera.interval,
+            adaptive_interval: camera.adaptive_interval,
             pose_group: camera.pose_group.clone(),
             pose,
             tracker: camera.tracker.clone().unwrap_or_default(),

@@ -108,6 +108,9 @@ pub struct Metrics {
     pub frames_processed: Family<CameraLabel, Counter>,
     pub frames_dropped: Family<CameraLabel, Counter>,
     pub pose_inferences: Family<CameraLabel, Counter>,
+    pub frames_skipped: Family<CameraLabel, Counter>,
+    pub pose_interval: Family<CameraLabel, Gauge>,
+    pub pose_interval_configured: Family<CameraLabel, Gauge>,
     pub frame_errors: Family<ElementLabel, Counter>,
     pub pose_seconds: Histograms,
     pub action_seconds: Histograms,
@@ -155,6 +158,9 @@ impl Metrics {
             frames_processed: Family::default(),
             frames_dropped: Family::default(),
             pose_inferences: Family::default(),
+            frames_skipped: Family::default(),
+            pose_interval: Family::default(),
+            pose_interval_configured: Family::default(),
             frame_errors: Family::default(),
             pose_seconds: hist(),
             action_seconds: hist(),
@@ -205,6 +211,21 @@ impl Metrics {
             "pose_inferences",
             "Frames the pose model ran on (rtmopose inferences)",
             m.pose_inferences.clone(),
+        );
+        r.register(
+            "frames_skipped",
+            "Frames rtmopose passed on without running the pose model (interval, adaptive interval)",
+            m.frames_skipped.clone(),
+        );
+        r.register(
+            "pose_interval",
+            "The interval rtmopose runs at now: the pose model runs on every Nth frame (raised by adaptive-interval when the camera falls behind real time)",
+            m.pose_interval.clone(),
+        );
+        r.register(
+            "pose_interval_configured",
+            "The camera's configured interval (rtmopose interval)",
+            m.pose_interval_configured.clone(),
         );
         r.register(
             "frame_errors",
@@ -386,6 +407,9 @@ impl Metrics {
         self.frames_processed.remove(&camera);
         self.frames_dropped.remove(&camera);
         self.pose_inferences.remove(&camera);
+        self.frames_skipped.remove(&camera);
+        self.pose_interval.remove(&camera);
+        self.pose_interval_configured.remove(&camera);
         self.pose_seconds.remove(&camera);
         self.action_seconds.remove(&camera);
         self.latency_seconds.remove(&camera);

@@ -85,7 +85,6 @@ pub struct CameraPipeline {
 /// Sets a property from its text form, checked against the property's type and range (so a
 /// value out of range is an error naming the key, not a panic).
 pub fn set(element: &gst::Element, name: &str, value: impl ToString) -> Result<(), String> {
-    let name = props::resolve(element, name);
     let text = value.to_string();
     let pspec = element.find_property(name).ok_or_else(|| {
         format!(
@@ -225,6 +224,10 @@ pub fn build(
     // Camera-level keys of rtmopose.
     if let Some(interval) = camera.interval {
         set(&pose, props::pose::INTERVAL, interval).map_err(|e| format!("interval: {e}"))?;
+    }
+    if let Some(max) = camera.adaptive_interval {
+        set(&pose, props::pose::ADAPTIVE_INTERVAL, max)
+            .map_err(|e| format!("adaptive-interval: {e}"))?;
     }
     if let Some(group) = &camera.pose_group {
         set(&pose, props::pose::SESSION_GROUP, group).map_err(|e| format!("pose-group: {e}"))?;

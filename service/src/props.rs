@@ -1,11 +1,7 @@
-//! Every element property name the service sets or reads, in one place: the final names (a
-//! path the element reads ends in `-file`, units in the name).
-//!
-//! The elements are renamed to these names one by one; `OLD_NAMES` lists the earlier name of
-//! each renamed property, used only when the linked element does not have the final one yet,
-//! so the service runs against either. Once every element has its final names, `OLD_NAMES` can
-//! go. Read-only counters that newer elements add are looked up by name and skipped when absent
-//! (`read_u64`).
+//! Every element property name the service sets or reads, in one place (a path the element
+//! reads ends in `-file`, units in the name). The elements are linked into the binary, so the
+//! names are checked against them by a test; read-only counters are still looked up by name and
+//! skipped when absent (`read_u64`), so a metric is missing rather than the camera failing.
 
 /// `rtmopose`.
 pub mod pose {
@@ -18,6 +14,7 @@ pub mod pose {
     pub const NMS_THRESHOLD: &str = "nms-threshold";
     pub const MAX_PERSONS: &str = "max-persons";
     pub const INTERVAL: &str = "interval";
+    pub const ADAPTIVE_INTERVAL: &str = "adaptive-interval";
     pub const SESSION_GROUP: &str = "session-group";
     pub const MAX_BATCH: &str = "max-batch";
     pub const BATCH_TIMEOUT_US: &str = "batch-timeout-us";
@@ -25,6 +22,8 @@ pub mod pose {
     pub const EXECUTION_PROVIDER: &str = "execution-provider";
     pub const INFERENCES: &str = "inferences";
     pub const FRAME_ERRORS: &str = "frame-errors";
+    pub const CURRENT_INTERVAL: &str = "current-interval";
+    pub const FRAMES_SKIPPED: &str = "frames-skipped";
 }
 
 /// `bytetrack`.
@@ -99,37 +98,11 @@ pub mod event_message {
     pub const EVENT_ID: &str = "event-id";
 }
 
-/// (element factory, final name, earlier name) of the renamed properties.
-const OLD_NAMES: [(&str, &str, &str); 8] = [
-    ("rtmopose", "model-file", "model"),
-    ("rtmopose", "batch-timeout-us", "batch-timeout"),
-    ("stgcnclassify", "model-file", "model"),
-    ("stgcnclassify", "labels-file", "labels"),
-    ("eventsink", "rules-file", "rules-location"),
-    ("eventsink", "labels-file", "label-map"),
-    ("eventsink", "max-size-bytes", "max-size"),
-    ("eventsink", "mqtt-keep-alive-s", "mqtt-keep-alive"),
-];
-
 use gst::prelude::*;
-
-/// The name `element` has for the property `name` (a final name): `name` itself, or its earlier
-/// name on an element not renamed yet.
-pub fn resolve<'a>(element: &gst::Element, name: &'a str) -> &'a str {
-    if element.find_property(name).is_some() {
-        return name;
-    }
-    let factory = element.factory().map(|f| f.name().to_string());
-    OLD_NAMES
-        .iter()
-        .find(|(f, new, _)| Some(*f) == factory.as_deref() && *new == name)
-        .map_or(name, |(_, _, old)| old)
-}
 
 /// A read-only counter of `element`, or `None` when the element has no such property (an older
 /// or newer plugin) or it is not an unsigned integer.
 pub fn read_u64(element: &gst::Element, name: &str) -> Option<u64> {
-    let name = resolve(element, name);
     let pspec = element.find_property(name)?;
     let value = element.property_value(name);
     match pspec.value_type() {
@@ -141,7 +114,6 @@ pub fn read_u64(element: &gst::Element, name: &str) -> Option<u64> {
 
 /// A string property of `element`, `None` when absent or unset.
 pub fn read_string(element: &gst::Element, name: &str) -> Option<String> {
-    let name = resolve(element, name);
     element.find_property(name)?;
     element
         .property_value(name)
@@ -154,18 +126,106 @@ pub fn read_string(element: &gst::Element, name: &str) -> Option<String> {
 mod tests {
     use super::*;
 
+    /// Every name above is a property of its element (a renamed property fails here, not at a
+    /// camera's start).
     #[test]
-    fn every_renamed_property_resolves_to_one_the_element_has() {
+    fn every_name_is_a_property_of_its_element() {
         crate::init().unwrap();
-        for (factory, new, _) in OLD_NAMES {
+        let names: [(&str, &[&str]); 4] = [
+            (
+                "rtmopose",
+                &[
+                    pose::MODEL_FILE,
+                    pose::MODEL_FORMAT,
+                    pose::DEVICE,
+                    pose::FALLBACK_TO_CPU,
+                    pose::THREADS,
+                    pose::SCORE_THRESHOLD,
+                    pose::NMS_THRESHOLD,
+                    pose::MAX_PERSONS,
+                    pose::INTERVAL,
+                    pose::ADAPTIVE_INTERVAL,
+                    pose::SESSION_GROUP,
+                    pose::MAX_BATCH,
+                    pose::BATCH_TIMEOUT_US,
+                    pose::EXECUTION_PROVIDER,
+                    pose::INFERENCES,
+                    pose::FRAME_ERRORS,
+                    pose::CURRENT_INTERVAL,
+                    pose::FRAMES_SKIPPED,
+                ],
+            ),
+            (
+                "bytetrack",
+                &[
+                    tracker::TRACK_THRESH,
+                    tracker::LOW_THRESH,
+                    tracker::MATCH_THRESH,
+                    tracker::TRACK_BUFFER,
+                    tracker::MIN_BOX_AREA,
+                    tracker::ACTIVE_TRACKS,
+                ],
+            ),
+            (
+                "stgcnclassify",
+                &[
+                    action::MODEL_FILE,
+                    action::LABELS_FILE,
+                    action::WINDOW,
+                    action::STRIDE,
+                    action::MIN_FRAMES,
+                    action::SCORE_THRESHOLD,
+                    action::DEVICE,
+                    action::FALLBACK_TO_CPU,
+                    action::THREADS,
+                    action::EXECUTION_PROVIDER,
+                    action::BATCHES,
+                    action::FRAME_ERRORS,
+                ],
+            ),
+            (
+                "eventsink",
+                &[
+                    events::STREAM,
+                    events::POST_MESSAGES,
+                    events::RULES_FILE,
+                    events::LABELS_FILE,
+                    events::LOCATION,
+                    events::MAX_SIZE_BYTES,
+                    events::MAX_FILES,
+                    events::FRAMES_LOCATION,
+                    events::WEBHOOK_URL,
+                    events::WEBHOOK_AUTH_HEADER_NAME,
+                    events::WEBHOOK_AUTH_HEADER_ENV,
+                    events::WEBHOOK_AUTH_HEADER_FILE,
+                    events::MQTT_URL,
+                    events::MQTT_TOPIC,
+                    events::MQTT_CLIENT_ID,
+                    events::MQTT_USERNAME,
+                    events::MQTT_PASSWORD_ENV,
+                    events::MQTT_PASSWORD_FILE,
+                    events::MQTT_KEEP_ALIVE_S,
+                    events::TLS_CA_FILE,
+                    events::TLS_VERIFY,
+                    events::SPOOL_DIR,
+                    events::TIMEOUT_MS,
+                    events::RETRY_INITIAL_MS,
+                    events::RETRY_MAX_MS,
+                    events::FLUSH_TIMEOUT_MS,
+                    events::EVENTS,
+                    events::DELIVERED,
+                    events::SPOOLED,
+                ],
+            ),
+        ];
+        for (factory, names) in names {
             let element = gst::ElementFactory::make(factory).build().unwrap();
-            let name = resolve(&element, new);
-            assert!(
-                element.find_property(name).is_some(),
-                "{factory} has neither {new} nor its earlier name"
-            );
+            for name in names {
+                assert!(
+                    element.find_property(name).is_some(),
+                    "{factory} has no property {name}"
+                );
+            }
         }
-        let sink = gst::ElementFactory::make("eventsink").build().unwrap();
-        assert_eq!(resolve(&sink, events::STREAM), "stream");
     }
 }

@@ -131,7 +131,7 @@ fn promtool_checks_the_scrape_config_and_tests_every_alert() {
         .lines()
         .filter_map(|l| l.trim().strip_prefix("- alert: "))
         .collect();
-    assert_eq!(alerts.len(), 6);
+    assert_eq!(alerts.len(), 7);
     for alert in alerts {
         let cases: Vec<&str> = tests
             .split("alertname: ")
@@ -182,9 +182,15 @@ fn rules_and_dashboard_name_only_metrics_the_service_has() {
         &metrics.frames_processed,
         &metrics.frames_dropped,
         &metrics.pose_inferences,
+        &metrics.frames_skipped,
     ] {
         family.get_or_create(&label).inc();
     }
+    metrics.pose_interval.get_or_create(&label).set(2);
+    metrics
+        .pose_interval_configured
+        .get_or_create(&label)
+        .set(1);
     for family in [
         &metrics.pose_seconds,
         &metrics.action_seconds,

@@ -141,6 +141,30 @@ fn prometheus_scrapes_both_cameras_and_the_fall_event() {
         prometheus.value("sum(recognizer_events_total{camera=\"cam1\"})"),
         None
     );
+    // cam1 runs pose on every third frame: it says so, and counts the frames passed without it
+    // (two of every three); cam0 at the default interval skips none.
+    assert_eq!(
+        prometheus.value("recognizer_pose_interval{camera=\"cam1\"}"),
+        Some(3.0)
+    );
+    assert_eq!(
+        prometheus.value("recognizer_pose_interval_configured{camera=\"cam1\"}"),
+        Some(3.0)
+    );
+    let skipped = prometheus
+        .value("recognizer_frames_skipped_total{camera=\"cam1\"}")
+        .unwrap_or(0.0);
+    let inferred = prometheus
+        .value("recognizer_pose_inferences_total{camera=\"cam1\"}")
+        .unwrap_or(0.0);
+    assert!(
+        inferred > 0.0 && skipped >= inferred,
+        "cam1: {skipped} frames skipped, {inferred} inferred at interval 3"
+    );
+    assert_eq!(
+        prometheus.value("recognizer_frames_skipped_total{camera=\"cam0\"}"),
+        Some(0.0)
+    );
     // Both cameras were up in the last 30 s (a looped file is down for a moment at each
     // restart), and the alert rules of deploy/ load and evaluate.
     assert_eq!(
@@ -154,7 +178,7 @@ fn prometheus_scrapes_both_cameras_and_the_fall_event() {
         .iter()
         .flat_map(|g| g["rules"].as_array().unwrap())
         .collect();
-    assert_eq!(loaded.len(), 6, "{rules}");
+    assert_eq!(loaded.len(), 7, "{rules}");
     assert!(loaded.iter().all(|r| r["health"] == "ok"), "{rules}");
     drop(serve);
 }
