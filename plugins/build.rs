@@ -1,7 +1,9 @@
 fn main() {
     gst_plugin_version_helper::info();
-    // Where `scripts/setup` puts the ONNX Runtime library, so that the plugin finds it without
-    // the user exporting anything (ORT_DYLIB_PATH still wins when set).
+    // Where `scripts/setup` puts the ONNX Runtime library in this source tree: the development
+    // fallback of the plugin's search order (after ORT_DYLIB_PATH and the folder `meson install`
+    // puts beside the plugin; README "Install"), so that GST_PLUGIN_PATH=target/release works
+    // without exporting anything.
     let manifest = std::path::PathBuf::from(std::env::var("CARGO_MANIFEST_DIR").unwrap());
     let ort_dir = manifest.parent().unwrap().join(".ort").join("lib");
     println!(
