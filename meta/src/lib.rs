@@ -15,7 +15,8 @@
 //! # }
 //! ```
 //!
-//! The meta is a plain C struct (see [`ffi`]) registered under the GType name
+//! The meta is a plain C struct (see [`ffi`] and the C header
+//! `meta/include/recognizer/pose-meta.h`) registered under the GType name
 //! `RecognizerPoseMetaAPI`, so that C code can read it without linking Rust, and several copies of
 //! this crate in one process (an application and the plugin) share one registration.
 
@@ -28,7 +29,7 @@ mod structure;
 pub use frame::{ActionRecord, FrameRecord, PersonRecord};
 pub use meta::{PoseMeta, PoseMetaFlags, register};
 pub use person::{
-    Action, KEYPOINT_NAMES, Keypoint, NUM_KEYPOINTS, Person, PersonFlags, SKELETON_EDGES, Track,
-    TrackState,
+    Action, ClassScore, KEYPOINT_NAMES, Keypoint, MAX_CLASS_SCORES, NUM_KEYPOINTS, Person,
+    PersonFlags, SKELETON_EDGES, Track, TrackState,
 };
 pub use structure::{STRUCTURE_META_NAME, STRUCTURE_NAME, export_structure};

@@ -57,15 +57,27 @@ impl PoseMeta {
         }
     }
 
+    /// The meta was written with this crate's layout (version and person size); a meta from an
+    /// incompatible writer reads as holding no persons.
+    pub fn is_compatible(&self) -> bool {
+        self.0.version == ffi::VERSION
+            && self.0.person_size as usize == std::mem::size_of::<Person>()
+    }
+
+    /// The layout version of the writer ([`ffi::VERSION`] for this crate).
+    pub fn version(&self) -> u32 {
+        self.0.version
+    }
+
     pub fn persons(&self) -> &[Person] {
-        if self.0.persons.is_null() {
+        if self.0.persons.is_null() || !self.is_compatible() {
             return &[];
         }
         unsafe { std::slice::from_raw_parts(self.0.persons, self.0.n_persons as usize) }
     }
 
     pub fn persons_mut(&mut self) -> &mut [Person] {
-        if self.0.persons.is_null() {
+        if self.0.persons.is_null() || !self.is_compatible() {
             return &mut [];
         }
         unsafe { std::slice::from_raw_parts_mut(self.0.persons, self.0.n_persons as usize) }
@@ -107,6 +119,9 @@ unsafe fn set_persons_raw(meta: &mut RecognizerPoseMeta, persons: &[Person]) {
         glib::ffi::g_free(meta.persons as *mut _);
         meta.persons = ptr::null_mut();
         meta.n_persons = 0;
+        // The persons are now of this crate's layout, whoever wrote the meta before.
+        meta.version = ffi::VERSION;
+        meta.person_size = std::mem::size_of::<Person>() as u32;
         if !persons.is_empty() {
             let bytes = std::mem::size_of_val(persons);
             let dst = glib::ffi::g_malloc(bytes) as *mut Person;
@@ -118,7 +133,9 @@ unsafe fn set_persons_raw(meta: &mut RecognizerPoseMeta, persons: &[Person]) {
 }
 
 /// Registers the meta API and implementation (idempotent; also across several copies of this
-/// crate in one process, which find the first registration by name). Called implicitly.
+/// crate in one process, which find the first registration by name, and with C code that called
+/// the header's `recognizer_pose_meta_api_get_type()` first, which registers the API type the
+/// same way). Called implicitly.
 pub fn register() {
     let _ = api_type();
     let _ = meta_info();
@@ -133,13 +150,18 @@ fn api_type() -> glib::Type {
         }
         // "video" + "size": elements that change the frame size (videoscale) call the scale
         // transform; elements that only change colours (videoconvert) keep the meta as is.
+        // `ffi::API_TAGS`; the C header registers the same tags.
         let tags = [c"video".as_ptr(), c"size".as_ptr(), ptr::null()];
-        let t: glib::Type = unsafe {
+        let mut t: glib::Type = unsafe {
             from_glib(gst::ffi::gst_meta_api_type_register(
                 name.as_ptr(),
                 tags.as_ptr() as *mut *const _,
             ))
         };
+        if t == glib::Type::INVALID {
+            // Registered by another thread (C or another copy of this crate) meanwhile.
+            t = glib::Type::from_name(ffi::API_NAME).unwrap_or(glib::Type::INVALID);
+        }
         assert_ne!(
             t,
             glib::Type::INVALID,
@@ -184,6 +206,8 @@ unsafe extern "C" fn meta_init(
 ) -> glib::ffi::gboolean {
     unsafe {
         let meta = meta as *mut RecognizerPoseMeta;
+        (*meta).version = ffi::VERSION;
+        (*meta).person_size = std::mem::size_of::<Person>() as u32;
         (*meta).flags = 0;
         (*meta).n_persons = 0;
         (*meta).persons = ptr::null_mut();
@@ -273,6 +297,8 @@ mod tests {
         }
         let meta = buffer.meta::<PoseMeta>().unwrap();
         assert_eq!(meta.persons().len(), 2);
+        assert_eq!(meta.version(), ffi::VERSION);
+        assert!(meta.is_compatible());
         assert!(meta.frame_flags().contains(PoseMetaFlags::INFERRED));
         // A deep copy of the buffer copies the meta through the transform.
         let copy = buffer.copy_deep().unwrap();

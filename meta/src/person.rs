@@ -137,11 +137,58 @@ bitflags_lite! {
     PersonFlags {
         /// Box and keypoints were predicted by the tracker (the pose model did not run on this frame).
         PREDICTED = 1,
+        /// The classifier has more than [`MAX_CLASS_SCORES`] classes: the scores hold the most
+        /// probable ones.
+        SCORES_TRUNCATED = 2,
+    }
+}
+
+/// Most class probabilities a [`Person`] holds (`RECOGNIZER_MAX_CLASS_SCORES` in C).
+///
+/// The scores live in a fixed array inside the person rather than behind a pointer, so that a
+/// person stays a plain value: the meta's copy and scale transforms, C applications and Rust
+/// code (`Person` is `Copy`) copy it with its scores by a `memcpy`, and no pointer can dangle or
+/// be freed twice. 32 covers the shipped models (2 and 15 classes) at 384 bytes per person; a
+/// classifier with more classes keeps its 32 most probable ones and sets
+/// [`PersonFlags::SCORES_TRUNCATED`].
+pub const MAX_CLASS_SCORES: usize = 32;
+
+/// The probability of one class for a person (`RecognizerClassScore` in C).
+#[repr(C)]
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub struct ClassScore {
+    /// The label's GQuark (never 0 in a filled entry).
+    pub(crate) label: u32,
+    /// Index of the class among the classifier's outputs.
+    pub class_id: u32,
+    /// Probability, 0 to 1.
+    pub score: f32,
+}
+
+impl ClassScore {
+    pub fn new(class_id: u32, label: &str, score: f32) -> Self {
+        Self {
+            label: glib::Quark::from_str(label).into_glib(),
+            class_id,
+            score,
+        }
+    }
+
+    /// The class label.
+    pub fn label(&self) -> &'static str {
+        if self.label == 0 {
+            return "";
+        }
+        unsafe { glib::Quark::from_glib(self.label) }
+            .as_str()
+            .as_str()
     }
 }
 
 /// One person in a frame. A plain C struct (`#[repr(C)]`), so that the metadata can be shared
-/// across copies of this crate and read from C; see [`crate::ffi`].
+/// across copies of this crate and read from C (`RecognizerPerson` in
+/// `meta/include/recognizer/pose-meta.h`); see [`crate::ffi`]. Fields are only ever appended, and
+/// the meta's `person_size` tells readers the stride.
 #[repr(C)]
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct Person {
@@ -152,16 +199,25 @@ pub struct Person {
     /// COCO-17 keypoints.
     pub keypoints: [Keypoint; NUM_KEYPOINTS],
     pub flags: PersonFlags,
-    track_id: u64,
-    track_state: u32,
-    track_age: u32,
+    pub(crate) track_id: u64,
+    pub(crate) track_state: u32,
+    /// Frames since the track started.
+    pub(crate) track_age: u32,
     /// 0 when there is no action; otherwise the label's GQuark.
-    action_label: u32,
-    action_class_id: u32,
-    action_score: f32,
-    action_window: u32,
+    pub(crate) action_label: u32,
+    pub(crate) action_class_id: u32,
+    pub(crate) action_score: f32,
+    /// Frames in the classified window.
+    pub(crate) action_window: u32,
     /// `u64::MAX` (GST_CLOCK_TIME_NONE) when unknown.
-    action_window_end_pts: u64,
+    pub(crate) action_window_end_pts: u64,
+    /// Valid entries of `scores`: 0 when the person was not classified.
+    pub(crate) n_scores: u32,
+    /// Keeps `scores` at an 8-byte boundary on every ABI; always 0.
+    pub(crate) reserved: u32,
+    /// Class probabilities of the latest classification, in class order (by probability when
+    /// truncated).
+    pub(crate) scores: [ClassScore; MAX_CLASS_SCORES],
 }
 
 impl Person {
@@ -179,6 +235,9 @@ impl Person {
             action_score: 0.0,
             action_window: 0,
             action_window_end_pts: u64::MAX,
+            n_scores: 0,
+            reserved: 0,
+            scores: [ClassScore::default(); MAX_CLASS_SCORES],
         }
     }
 
@@ -258,6 +317,38 @@ impl Person {
                 self.action_window = 0;
                 self.action_window_end_pts = u64::MAX;
             }
+        }
+    }
+
+    /// The class probabilities of the latest classification (empty when not classified).
+    pub fn class_scores(&self) -> &[ClassScore] {
+        &self.scores[..(self.n_scores as usize).min(MAX_CLASS_SCORES)]
+    }
+
+    /// The probability of the class `label`, if the person was classified and the class is
+    /// among its scores.
+    pub fn class_score(&self, label: &str) -> Option<f32> {
+        let quark = glib::Quark::try_from_str(label)?.into_glib();
+        self.class_scores()
+            .iter()
+            .find(|s| s.label == quark)
+            .map(|s| s.score)
+    }
+
+    /// Sets the class probabilities (empty clears them). More than [`MAX_CLASS_SCORES`] keeps the
+    /// most probable ones, in that order, and sets [`PersonFlags::SCORES_TRUNCATED`].
+    pub fn set_class_scores(&mut self, scores: &[ClassScore]) {
+        self.scores = [ClassScore::default(); MAX_CLASS_SCORES];
+        self.flags.remove(PersonFlags::SCORES_TRUNCATED);
+        if scores.len() <= MAX_CLASS_SCORES {
+            self.scores[..scores.len()].copy_from_slice(scores);
+            self.n_scores = scores.len() as u32;
+        } else {
+            let mut sorted = scores.to_vec();
+            sorted.sort_by(|a, b| b.score.total_cmp(&a.score));
+            self.scores.copy_from_slice(&sorted[..MAX_CLASS_SCORES]);
+            self.n_scores = MAX_CLASS_SCORES as u32;
+            self.flags.insert(PersonFlags::SCORES_TRUNCATED);
         }
     }
 
@@ -344,6 +435,39 @@ mod tests {
         p.set_track(None);
         p.set_action(None);
         assert_eq!((p.track(), p.action()), (None, None));
+    }
+
+    #[test]
+    fn class_scores_are_kept_and_truncated_to_the_most_probable() {
+        let mut p = Person::new([0.0; 4], 0.9, [Keypoint::default(); NUM_KEYPOINTS]);
+        assert!(p.class_scores().is_empty());
+        assert_eq!(p.class_score("fall"), None);
+        p.set_class_scores(&[
+            ClassScore::new(0, "normal", 0.7),
+            ClassScore::new(1, "fall", 0.3),
+        ]);
+        assert_eq!(p.class_score("fall"), Some(0.3));
+        assert_eq!(p.class_scores()[0].label(), "normal");
+        assert_eq!(p.class_scores()[1].class_id, 1);
+        // A copy carries the scores (they live inside the person).
+        let copy = p;
+        assert_eq!(copy.class_scores(), p.class_scores());
+        let many: Vec<ClassScore> = (0..40)
+            .map(|k| ClassScore::new(k, &format!("class{k}"), k as f32 / 100.0))
+            .collect();
+        p.set_class_scores(&many);
+        assert_eq!(p.class_scores().len(), MAX_CLASS_SCORES);
+        assert!(p.flags.contains(PersonFlags::SCORES_TRUNCATED));
+        assert_eq!(p.class_scores()[0].class_id, 39);
+        assert_eq!(p.class_score("class8"), Some(0.08));
+        assert_eq!(
+            p.class_score("class7"),
+            None,
+            "the least probable are dropped"
+        );
+        p.set_class_scores(&[]);
+        assert!(p.class_scores().is_empty());
+        assert!(!p.flags.contains(PersonFlags::SCORES_TRUNCATED));
     }
 
     #[test]
