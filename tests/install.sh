@@ -7,7 +7,8 @@
 #   - the frame log has persons on every frame,
 #   - ONNX Runtime was loaded from the folder installed beside the plugin (GST_DEBUG of
 #     recognizer-onnx), and no shared library was loaded from the source tree (LD_DEBUG=files),
-#   - the installed pkg-config file gives the header's include folder.
+#   - the installed pkg-config file gives the header's include folder, and the C example builds
+#     against the installed header with it.
 # Usage: tests/install.sh   (after cargo build --release; RECOGNIZER_DATA as for scripts/test)
 set -euo pipefail
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -39,6 +40,11 @@ cflags=$(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --cflags recognizer)
 [[ "$cflags" == *"-I$prefix/include"* ]] || fail "recognizer.pc gives cflags '$cflags', expected -I$prefix/include"
 if [ -f "$root/meta/include/recognizer/pose-meta.h" ]; then
   [ -f "$prefix/include/recognizer/pose-meta.h" ] || fail "the C header was not installed"
+  # An application built against the installed header and pkg-config file alone.
+  # shellcheck disable=SC2046 # pkg-config's flags are words
+  cc -o "$tmp/pose_reader" "$root/examples/c/pose_reader.c" \
+    $(PKG_CONFIG_PATH=$(dirname "$pc") pkg-config --cflags --libs recognizer gstreamer-1.0) \
+    || fail "examples/c/pose_reader.c does not build against the installed recognizer.pc"
 fi
 
 # Run from the installed files: an empty cwd, nothing of the source tree on any path.
