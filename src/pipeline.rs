@@ -285,7 +285,10 @@ mod tests {
             ]
         };
         let with = pipeline_description("file-to-events.pipeline", &vars("/l.txt"));
-        assert!(with.contains(r#"model-file="/a.onnx" labels-file="/l.txt" !"#), "{with}");
+        assert!(
+            with.contains(r#"model-file="/a.onnx" labels-file="/l.txt" !"#),
+            "{with}"
+        );
         let without = pipeline_description("file-to-events.pipeline", &vars(""));
         assert!(!without.contains("labels-file"), "{without}");
         assert!(without.contains(r#"model-file="/a.onnx" !"#), "{without}");
