@@ -45,6 +45,8 @@ on_buffer (GstPad * pad, GstPadProbeInfo * info, gpointer user_data)
   GString *line = g_string_new (NULL);
   guint i;
 
+  (void) pad;
+
   g_string_append_printf (line, "frame %u pts %.3f", counts->frames,
       seconds (GST_BUFFER_PTS (buffer)));
   if (meta == NULL) {
