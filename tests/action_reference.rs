@@ -209,6 +209,7 @@ fn schedule_fixtures_through_the_core() {
                         score: 0.0,
                         window: 0,
                         window_end: None,
+                        scores: row.clone(),
                     },
                 );
             }

@@ -161,6 +161,8 @@ pub struct TrackAction {
     pub window: usize,
     /// Caller's timestamp of the window's last frame.
     pub window_end: Option<u64>,
+    /// Probability of every class (the classifier's output row), in class order.
+    pub scores: Vec<f32>,
 }
 
 #[derive(Debug, Default)]
@@ -380,6 +382,7 @@ mod tests {
                             score: 1.0,
                             window: 0,
                             window_end: None,
+                            scores: vec![1.0],
                         },
                     );
                 }

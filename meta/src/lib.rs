@@ -26,7 +26,7 @@ mod meta;
 mod person;
 mod structure;
 
-pub use frame::{ActionRecord, FrameRecord, PersonRecord};
+pub use frame::{ActionRecord, FrameRecord, PersonRecord, ScoresRecord};
 pub use meta::{PoseMeta, PoseMetaFlags, register};
 pub use person::{
     Action, ClassScore, KEYPOINT_NAMES, Keypoint, MAX_CLASS_SCORES, NUM_KEYPOINTS, Person,

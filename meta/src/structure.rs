@@ -1,7 +1,8 @@
 //! A GstStructure view of the pose metadata, for applications that cannot link Rust code
 //! (C, Python with PyGObject). It is a `GstCustomMeta` named [`STRUCTURE_META_NAME`] whose
-//! structure `recognizer/pose` holds `n-persons` (uint) and `json` (string: the `persons` array of
-//! the frame's JSON form, see [`crate::FrameRecord`]). Python:
+//! structure `recognizer/pose` holds `n-persons` (uint), `inferred` (boolean: the pose model ran
+//! on this frame; the persons of a skipped frame are the tracker's predictions) and `json`
+//! (string: the `persons` array of the frame's JSON form, see [`crate::FrameRecord`]). Python:
 //!
 //! ```python
 //! meta = buffer.get_custom_meta("RecognizerPoseStructure")
@@ -32,8 +33,9 @@ fn register_structure_meta() {
 /// Adds (or refreshes) the structure view of the buffer's [`PoseMeta`]; returns the number of
 /// persons exported, or `None` when the buffer carries no pose metadata.
 pub fn export_structure(buffer: &mut gst::BufferRef) -> Option<usize> {
-    let persons = buffer.meta::<PoseMeta>()?.persons().to_vec();
-    let records: Vec<_> = FrameRecord::new("", 0, None, 0, 0, &persons).persons;
+    buffer.meta::<PoseMeta>()?;
+    let record = FrameRecord::from_buffer("", 0, buffer, 0, 0);
+    let (records, inferred) = (record.persons, record.inferred == Some(true));
     let json = serde_json::to_string(&records).expect("person records always serialise");
     register_structure_meta();
     let mut meta = match gst::meta::CustomMeta::from_mut_buffer(buffer, STRUCTURE_META_NAME) {
@@ -42,9 +44,10 @@ pub fn export_structure(buffer: &mut gst::BufferRef) -> Option<usize> {
     };
     let s = meta.mut_structure();
     s.set_name(STRUCTURE_NAME);
-    s.set("n-persons", persons.len() as u32);
+    s.set("n-persons", records.len() as u32);
+    s.set("inferred", inferred);
     s.set("json", json);
-    Some(persons.len())
+    Some(records.len())
 }
 
 #[cfg(test)]
@@ -75,9 +78,12 @@ mod tests {
         let s = meta.structure();
         assert_eq!(s.name(), STRUCTURE_NAME);
         assert_eq!(s.get::<u32>("n-persons").unwrap(), 1);
+        assert!(s.get::<bool>("inferred").unwrap());
         let v: serde_json::Value = serde_json::from_str(s.get::<&str>("json").unwrap()).unwrap();
         assert_eq!(v[0]["track_id"], 9);
         assert_eq!(v[0]["track_state"], "new");
+        assert_eq!(v[0]["track_age"], 0);
+        assert_eq!(v[0]["predicted"], false);
         assert_eq!(
             b.iter_meta::<gst::Meta>().count(),
             2,

@@ -1,11 +1,14 @@
 //! `posemetaexport` on synthetic frames carrying `PoseMeta` persons: the GstStructure view that C
 //! and Python applications read holds the persons in the frame log's JSON form, is refreshed
-//! rather than duplicated, and is absent where there is no pose metadata.
+//! rather than duplicated, and is absent where there is no pose metadata. It says whether pose
+//! ran on the frame and carries the honest per-person fields (predicted, track age, the action's
+//! window, every class probability).
 
 mod support;
 
 use recognizer_meta::{
-    Action, PersonRecord, PoseMetaFlags, STRUCTURE_META_NAME, STRUCTURE_NAME, TrackState,
+    Action, ClassScore, PersonFlags, PersonRecord, PoseMetaFlags, STRUCTURE_META_NAME,
+    STRUCTURE_NAME, TrackState,
 };
 use support::{frame, harness, messages, person, persons};
 
@@ -24,6 +27,26 @@ fn structure(buffer: &gst::BufferRef) -> Option<(u32, Vec<PersonRecord>)> {
     ))
 }
 
+/// The structure's `inferred` field, if there is a structure view.
+fn inferred(buffer: &gst::BufferRef) -> Option<bool> {
+    let meta = gst::meta::CustomMeta::from_buffer(buffer, STRUCTURE_META_NAME).ok()?;
+    Some(meta.structure().get::<bool>("inferred").unwrap())
+}
+
+/// A frame the pose model skipped: `inferred` false, the tracker's person `predicted`.
+#[test]
+fn skipped_frame_and_predicted_person() {
+    let (mut h, _bus) = harness("posemetaexport", &[], CAPS);
+    let mut predicted = person([10.0, 5.0, 40.0, 45.0], 0.8, Some(3));
+    predicted.flags.insert(PersonFlags::PREDICTED);
+    let out = h
+        .push_and_pull(frame(SIZE, 0, Some((&[predicted], PoseMetaFlags::empty()))))
+        .unwrap();
+    assert_eq!(inferred(&out), Some(false));
+    let (_, records) = structure(&out).unwrap();
+    assert!(records[0].predicted);
+}
+
 #[test]
 fn structure_view_holds_the_persons() {
     let (mut h, bus) = harness("posemetaexport", &[], CAPS);
@@ -35,6 +58,10 @@ fn structure_view_holds_the_persons() {
         window: 48,
         window_end_pts: Some(0),
     }));
+    tracked.set_class_scores(&[
+        ClassScore::new(0, "normal", 0.25),
+        ClassScore::new(1, "fall", 0.75),
+    ]);
     let detected = person([1.0, 1.0, 9.0, 20.0], 0.4, None);
     let input = [tracked, detected];
     let out = h
@@ -54,10 +81,15 @@ fn structure_view_holds_the_persons() {
         Some(TrackState::Tracked.as_str())
     );
     assert_eq!(records[0].action.as_ref().unwrap().label, "fall");
+    assert_eq!(records[0].action.as_ref().unwrap().window, 48);
+    assert_eq!(records[0].track_age, Some(0));
+    assert_eq!(records[0].scores.as_ref().unwrap().get("fall"), Some(0.75));
     assert_eq!(
         (records[1].track_id, records[1].action.is_none()),
         (None, true)
     );
+    assert_eq!((records[1].track_age, &records[1].scores), (None, &None));
+    assert_eq!(inferred(&out), Some(true));
 
     // Through the element again (a second posemetaexport, or the same buffer later): one view.
     let again = h.push_and_pull(out).unwrap();

@@ -191,6 +191,53 @@ fn score_threshold() {
     );
 }
 
+/// Every class probability of the latest classification is kept in the person, in class order:
+/// they sum to 1, the action is their argmax, they are carried forward between classifications
+/// like the action, and they stay when `score-threshold` drops the action. A person without a
+/// window (not classified yet) has none.
+#[test]
+fn all_class_scores_are_kept() {
+    let last_person = |threshold: &str| {
+        let (mut h, _bus) = classifier(&[
+            ("min-frames", "2"),
+            ("stride", "2"),
+            ("score-threshold", threshold),
+        ]);
+        let first = classify(&mut h, 0, &[walker(0, 10.0, 1)]);
+        assert!(first[0].class_scores().is_empty(), "not classified yet");
+        let frames: Vec<Vec<Person>> = (1..4)
+            .map(|i| classify(&mut h, i, &[walker(i, 10.0, 1)]))
+            .collect();
+        // Classified on frames 1 and 3 (stride 2), carried on frame 2.
+        assert_eq!(frames[0][0].class_scores(), frames[1][0].class_scores());
+        frames[2][0]
+    };
+    let p = last_person("0");
+    let scores = p.class_scores();
+    let labels: Vec<&str> = scores.iter().map(|s| s.label()).collect();
+    assert_eq!(labels, ["normal", "fall"]);
+    assert_eq!(
+        scores.iter().map(|s| s.class_id).collect::<Vec<_>>(),
+        [0, 1]
+    );
+    let sum: f32 = scores.iter().map(|s| s.score).sum();
+    assert!((sum - 1.0).abs() < 1e-4, "probabilities sum to {sum}");
+    let action = p.action().unwrap();
+    let best = scores
+        .iter()
+        .max_by(|a, b| a.score.total_cmp(&b.score))
+        .unwrap();
+    assert_eq!(
+        (best.label(), best.score),
+        (action.label.as_str(), action.score)
+    );
+    assert_eq!(p.class_score("fall"), Some(scores[1].score));
+    // Above every score: no action, the scores stay.
+    let p = last_person("1");
+    assert_eq!(p.action(), None);
+    assert_eq!(p.class_scores().len(), 2);
+}
+
 /// `labels-file` names the classes instead of the model's metadata; blank lines and surrounding
 /// spaces do not count.
 #[test]

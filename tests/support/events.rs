@@ -1,4 +1,4 @@
-//! Test support for the tests of events: temporary directories and the published event schema.
+//! Test support for the tests of events: temporary directories and the published schemas.
 
 use std::path::{Path, PathBuf};
 
@@ -35,19 +35,27 @@ impl Drop for TempDir {
 
 /// The published event schema.
 pub fn schema() -> jsonschema::Validator {
-    let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("schemas/event.schema.json");
+    published_schema("event.schema.json")
+}
+
+/// A schema of `schemas/` (e.g. `frame.schema.json`).
+pub fn published_schema(file: &str) -> jsonschema::Validator {
+    let path = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("schemas")
+        .join(file);
     let schema: serde_json::Value =
         serde_json::from_str(&std::fs::read_to_string(&path).unwrap()).unwrap();
     jsonschema::validator_for(&schema).expect("a valid JSON Schema")
 }
 
-pub fn assert_valid(validator: &jsonschema::Validator, event: &serde_json::Value) {
+/// Asserts that `value` (an event, a frame record) is valid against the schema.
+pub fn assert_valid(validator: &jsonschema::Validator, value: &serde_json::Value) {
     let errors: Vec<String> = validator
-        .iter_errors(event)
+        .iter_errors(value)
         .map(|e| format!("{} at {}", e, e.instance_path()))
         .collect();
     assert!(
         errors.is_empty(),
-        "event {event} does not match the schema: {errors:?}"
+        "{value} does not match the schema: {errors:?}"
     );
 }

@@ -8,10 +8,14 @@
 //!
 //! A person *matches* a rule on a frame when all of these hold:
 //! - it has a track id (persons without one are ignored: rules need `bytetrack` upstream);
-//! - its action label matches one of the rule's labels: [`LabelMatch::Exact`] compares the whole
-//!   label, [`LabelMatch::Contains`] looks for the rule's label as a substring (`fall` matches
-//!   `falling` and `fallen`); both ignore ASCII case;
-//! - its action score is at least `min_score`;
+//! - for a rule on the action ([`ScoreSource::Action`], the default): its action label matches one
+//!   of the rule's labels ([`LabelMatch::Exact`] compares the whole label,
+//!   [`LabelMatch::Contains`] looks for the rule's label as a substring, `fall` matching `falling`
+//!   and `fallen`; both ignore ASCII case) and its action score is at least `min_score`;
+//! - for a rule on a class probability ([`ScoreSource::Class`]): the probability of a class whose
+//!   label matches one of the rule's labels is at least `min_score`, whether or not that class is
+//!   the action (the argmax). The run's score is that probability (the highest of the matching
+//!   classes) and the onset's label that class;
 //! - with a zone: the anchor point of its box ([`Anchor::BottomCentre`], the feet, by default;
 //!   or [`Anchor::Centre`]), in coordinates normalised by the frame size (0..1), lies inside the
 //!   zone polygon (even-odd rule; a frame of unknown size never matches a zone rule).
@@ -73,6 +77,17 @@ impl LabelMatch {
             }
         }
     }
+}
+
+/// What a rule compares with its labels and `min_score`.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum ScoreSource {
+    /// The person's action: its label (the classifier's argmax) and score.
+    #[default]
+    Action,
+    /// The probability of the named classes, whatever the action: an installer's operating point
+    /// (`class=fall min-score=0.3` fires on a fall probability of 0.3 although `normal` wins).
+    Class,
 }
 
 /// The point of a person's box that must lie inside a zone.
@@ -168,10 +183,13 @@ impl Zone {
 pub struct Rule {
     /// The event type written into each event (`fall`, `fight`, ...).
     pub name: String,
-    /// Action labels that trigger the rule (any of them).
+    /// Action labels (or, with [`ScoreSource::Class`], class labels) that trigger the rule (any
+    /// of them).
     pub labels: Vec<String>,
     pub label_match: LabelMatch,
-    /// Minimum action score, 0..1.
+    /// Whether the labels and `min_score` apply to the action or to the class probabilities.
+    pub source: ScoreSource,
+    /// Minimum action score (or class probability), 0..1.
     pub min_score: f32,
     /// Minimum number of consecutive matching frames (at least 1).
     pub min_frames: u32,
@@ -189,6 +207,7 @@ impl Rule {
             name: name.to_string(),
             labels: labels.iter().map(|s| s.to_string()).collect(),
             label_match: LabelMatch::Exact,
+            source: ScoreSource::Action,
             min_score: 0.5,
             min_frames: 1,
             min_duration_ns: 0,
@@ -236,18 +255,28 @@ impl Rule {
             .collect()
     }
 
-    fn matches(&self, o: &Observation, width: u32, height: u32) -> bool {
-        let Some(label) = o.label else { return false };
-        if o.score < self.min_score || !self.matches_label(label) {
-            return false;
-        }
-        match &self.zone {
+    /// The label and score by which `o` matches the rule on this frame, if it does.
+    fn matches<'a>(&self, o: &Observation<'a>, width: u32, height: u32) -> Option<(&'a str, f32)> {
+        let hit = match self.source {
+            ScoreSource::Action => o
+                .label
+                .filter(|label| o.score >= self.min_score && self.matches_label(label))
+                .map(|label| (label, o.score)),
+            ScoreSource::Class => o
+                .scores
+                .iter()
+                .filter(|(label, p)| *p >= self.min_score && self.matches_label(label))
+                .max_by(|a, b| a.1.total_cmp(&b.1))
+                .copied(),
+        }?;
+        let inside = match &self.zone {
             None => true,
             Some(zone) => zone
                 .anchor
                 .point(&o.bbox, width, height)
                 .is_some_and(|p| zone.contains(p)),
-        }
+        };
+        inside.then_some(hit)
     }
 }
 
@@ -259,6 +288,8 @@ pub struct Observation<'a> {
     pub track_id: Option<u64>,
     pub label: Option<&'a str>,
     pub score: f32,
+    /// Probability of every class of the latest classification (empty when not classified).
+    pub scores: &'a [(&'a str, f32)],
     /// `[x1, y1, x2, y2]` in pixels of the frame.
     pub bbox: [f32; 4],
 }
@@ -271,9 +302,10 @@ pub struct Onset {
     pub track_id: u64,
     pub start_pts_ns: u64,
     pub end_pts_ns: u64,
-    /// Highest action score over the run.
+    /// Highest action score (class probability for a [`ScoreSource::Class`] rule) over the run.
     pub score: f32,
-    /// The action label on the confirming frame.
+    /// The action label (the matching class for a [`ScoreSource::Class`] rule) on the
+    /// confirming frame.
     pub label: String,
     /// Index of the person in the confirming frame ([`Observation::index`]).
     pub index: usize,
@@ -337,15 +369,18 @@ impl RuleEngine {
             for o in persons {
                 let Some(track) = o.track_id else { continue };
                 // One person per track and frame: the first.
-                if matched.contains(&(r, track)) || !rule.matches(o, width, height) {
+                if matched.contains(&(r, track)) {
                     continue;
                 }
+                let Some((label, score)) = rule.matches(o, width, height) else {
+                    continue;
+                };
                 matched.insert((r, track));
                 let state = match self.states.get(&(r, track)).copied() {
                     None => State::Pending {
                         start: pts_ns,
                         frames: 1,
-                        best: o.score,
+                        best: score,
                     },
                     Some(State::Pending {
                         start,
@@ -354,7 +389,7 @@ impl RuleEngine {
                     }) => State::Pending {
                         start,
                         frames: frames + 1,
-                        best: best.max(o.score),
+                        best: best.max(score),
                     },
                     Some(State::Active { .. }) => State::Active { last_match: pts_ns },
                 };
@@ -372,7 +407,7 @@ impl RuleEngine {
                             start_pts_ns: start,
                             end_pts_ns: pts_ns,
                             score: best,
-                            label: o.label.unwrap_or_default().to_string(),
+                            label: label.to_string(),
                             index: o.index,
                         });
                         State::Active { last_match: pts_ns }
@@ -409,8 +444,64 @@ mod tests {
             track_id: Some(track),
             label: Some(label),
             score,
+            scores: &[],
             bbox: [100.0, 100.0, 200.0, 400.0],
         }
+    }
+
+    /// A rule on the class probability of `fall` fires whatever the argmax, with the usual run,
+    /// cooldown and zone logic; the onset names the class and its highest probability.
+    #[test]
+    fn class_probability_rules_fire_below_the_argmax() {
+        const LOW: [(&str, f32); 2] = [("normal", 0.65), ("fall", 0.35)];
+        const LOWER: [(&str, f32); 2] = [("normal", 0.8), ("fall", 0.2)];
+        const HIGH: [(&str, f32); 2] = [("normal", 0.1), ("fall", 0.9)];
+        let p = |scores: &'static [(&'static str, f32)]| Observation {
+            scores,
+            ..person(1, "normal", scores[0].1)
+        };
+        let mut rule = Rule::new("fall", &["fall"]);
+        rule.source = ScoreSource::Class;
+        rule.min_score = 0.3;
+        rule.min_frames = 2;
+        rule.cooldown_ns = 0;
+        // The argmax ("normal") never names a fall: an action rule stays silent.
+        let mut action_rule = RuleEngine::new(vec![Rule::new("fall", &["fall"])]).unwrap();
+        let mut engine = RuleEngine::new(vec![rule.clone()]).unwrap();
+        let frames = [&LOW, &LOWER, &LOW, &LOW, &HIGH, &LOWER, &LOW];
+        let mut fired = Vec::new();
+        for (i, scores) in frames.iter().enumerate() {
+            let t = i as u64 * FRAME;
+            assert!(action_rule.process(t, 640, 480, &[p(*scores)]).is_empty());
+            for o in engine.process(t, 640, 480, &[p(*scores)]) {
+                fired.push((i, o.label.clone(), o.score));
+            }
+        }
+        // Frame 1 breaks the first run; frames 2-3 confirm; the episode (frames 2-4) ends at
+        // frame 5 (cooldown 0); frame 6 starts a new run that the stream ends before confirming.
+        assert_eq!(fired, vec![(3, "fall".to_string(), 0.35)]);
+        // The run's score is the highest probability of the episode's run.
+        let mut engine = RuleEngine::new(vec![rule.clone()]).unwrap();
+        assert!(engine.process(0, 640, 480, &[p(&HIGH)]).is_empty());
+        let onset = engine.process(FRAME, 640, 480, &[p(&LOW)]);
+        assert_eq!(onset[0].score, 0.9);
+        // Not classified (no scores): no match.
+        let mut engine = RuleEngine::new(vec![rule.clone()]).unwrap();
+        for i in 0..3 {
+            assert!(
+                engine
+                    .process(i * FRAME, 640, 480, &[person(1, "fall", 1.0)])
+                    .is_empty()
+            );
+        }
+        // A zone applies as for action rules.
+        rule.min_frames = 1;
+        rule.zone = Some(Zone {
+            polygon: vec![[0.0, 0.0], [0.1, 0.0], [0.1, 0.1]],
+            anchor: Anchor::Centre,
+        });
+        let mut engine = RuleEngine::new(vec![rule]).unwrap();
+        assert!(engine.process(0, 640, 480, &[p(&HIGH)]).is_empty());
     }
 
     /// Runs a label sequence for track 1 (one char per frame: `F` falling 0.9, `l` falling at

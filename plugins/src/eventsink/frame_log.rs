@@ -3,7 +3,7 @@
 
 use std::{io, path::Path, sync::LazyLock};
 
-use recognizer_meta::{FrameRecord, PoseMeta};
+use recognizer_meta::FrameRecord;
 
 use super::jsonl::{JsonLinesFile, Notice, Options};
 
@@ -48,7 +48,8 @@ impl FrameLog {
         self.file.path()
     }
 
-    /// Logs one frame: its persons (none when the buffer carries no pose metadata).
+    /// Logs one frame: its persons and whether pose ran on it (no persons and `inferred: null`
+    /// when the buffer carries no pose metadata).
     pub fn write(
         &mut self,
         stream: &str,
@@ -57,13 +58,13 @@ impl FrameLog {
         width: u32,
         height: u32,
     ) -> io::Result<Option<Notice>> {
-        let persons = buffer
-            .meta::<PoseMeta>()
-            .map(|m| m.persons().to_vec())
-            .unwrap_or_default();
-        let pts_ns = buffer.pts().map(|t| t.nseconds());
-        gst::trace!(CAT, "frame {frame}: {} persons", persons.len());
-        let record = FrameRecord::new(stream, frame, pts_ns, width, height, &persons);
+        let record = FrameRecord::from_buffer(stream, frame, buffer, width, height);
+        gst::trace!(
+            CAT,
+            "frame {frame}: {} persons, inferred {:?}",
+            record.persons.len(),
+            record.inferred
+        );
         self.file.write_line(&record.to_json_line())
     }
 

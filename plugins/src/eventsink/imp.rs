@@ -196,14 +196,26 @@ impl EventSink {
             return (Vec::new(), false);
         };
         let persons = meta.persons();
+        // Every class probability of each person, for rules on a class.
+        let scores: Vec<Vec<(&str, f32)>> = persons
+            .iter()
+            .map(|p| {
+                p.class_scores()
+                    .iter()
+                    .map(|s| (s.label(), s.score))
+                    .collect()
+            })
+            .collect();
         let observations: Vec<Observation> = persons
             .iter()
+            .zip(&scores)
             .enumerate()
-            .map(|(index, p)| Observation {
+            .map(|(index, (p, scores))| Observation {
                 index,
                 track_id: p.track().map(|t| t.id),
                 label: p.action_label(),
                 score: p.action().map(|a| a.score).unwrap_or(0.0),
+                scores,
                 bbox: p.bbox,
             })
             .collect();

@@ -19,11 +19,12 @@ pub struct EventRecord {
     pub kind: String,
     pub stream: String,
     pub track_id: u64,
-    /// The action label that triggered the rule, on the confirming frame.
+    /// The action label that triggered the rule, on the confirming frame (the class, for a rule
+    /// on a class probability).
     pub label: String,
     /// The classifier's class id of that label.
     pub class_id: u32,
-    /// Highest action score over the onset run.
+    /// Highest action score (class probability) over the onset run.
     pub score: f32,
     /// PTS of the first frame of the run (ns).
     pub start_pts_ns: u64,
@@ -57,7 +58,14 @@ impl EventRecord {
             kind,
             stream: stream.to_string(),
             track_id: onset.track_id,
-            class_id: person.action().map(|a| a.class_id).unwrap_or(0),
+            // The class the onset names: the action's, or the class of a class-probability rule.
+            class_id: person
+                .class_scores()
+                .iter()
+                .find(|s| s.label() == onset.label)
+                .map(|s| s.class_id)
+                .or_else(|| person.action().map(|a| a.class_id))
+                .unwrap_or(0),
             label: onset.label,
             score: onset.score,
             start_pts_ns: onset.start_pts_ns,

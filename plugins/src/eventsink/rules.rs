@@ -7,7 +7,7 @@
 //! ```toml
 //! [[rules]]
 //! type = "fall"                 # event type (required)
-//! labels = ["falling"]          # or a single string (required)
+//! labels = ["falling"]          # or a single string: action labels (or `class`)
 //! label-match = "contains"      # "exact" (default) or "contains"
 //! min-score = 0.6               # default 0.5
 //! min-frames = 5                # default 1
@@ -17,11 +17,24 @@
 //! zone-anchor = "bottom-centre" # or "centre"
 //! ```
 //!
+//! A rule names either `labels` (it fires on the action, the classifier's argmax, scoring at least
+//! `min-score`) or `class` (a class label or a list: it fires when that class's probability
+//! reaches `min-score`, whether or not it is the argmax; `stgcnclassify` keeps every class's
+//! probability):
+//!
+//! ```toml
+//! [[rules]]
+//! type = "fall"
+//! class = "fall"                # fires on a fall probability >= 0.3
+//! min-score = 0.3
+//! min-frames = 3
+//! ```
+//!
 //! JSON: `{"rules": [{"type": "fall", "labels": ["falling"], "min-frames": 5}]}`.
 
 use std::path::Path;
 
-use recognizer_core::events::{Anchor, LabelMatch, Rule, Zone};
+use recognizer_core::events::{Anchor, LabelMatch, Rule, ScoreSource, Zone};
 use serde::{Deserialize, Deserializer, de::Error as _};
 
 pub const DEFAULT_MIN_SCORE: f64 = 0.5;
@@ -65,7 +78,12 @@ fn zone_anchor<'de, D: Deserializer<'de>>(d: D) -> Result<Option<Anchor>, D::Err
 pub struct RuleSpec {
     #[serde(rename = "type")]
     pub kind: String,
-    pub labels: Labels,
+    /// Action labels (the argmax); exactly one of `labels` and `class`.
+    #[serde(default)]
+    pub labels: Option<Labels>,
+    /// Class labels whose probability is compared with `min-score`.
+    #[serde(default)]
+    pub class: Option<Labels>,
     #[serde(default, alias = "label_match", deserialize_with = "label_match")]
     pub label_match: Option<LabelMatch>,
     #[serde(default, alias = "min_score")]
@@ -88,13 +106,30 @@ impl RuleSpec {
         if self.zone.is_none() && self.zone_anchor.is_some() {
             return Err(format!("rule '{}': zone-anchor without a zone", self.kind));
         }
+        let (labels, source) = match (self.labels, self.class) {
+            (Some(labels), None) => (labels, ScoreSource::Action),
+            (None, Some(classes)) => (classes, ScoreSource::Class),
+            (Some(_), Some(_)) => {
+                return Err(format!(
+                    "rule '{}': give either labels (action labels) or class (class probabilities), not both",
+                    self.kind
+                ));
+            }
+            (None, None) => {
+                return Err(format!(
+                    "rule '{}': needs labels (action labels) or class (a class whose probability reaches min-score)",
+                    self.kind
+                ));
+            }
+        };
         let rule = Rule {
             name: self.kind,
-            labels: match self.labels {
+            labels: match labels {
                 Labels::One(s) => vec![s],
                 Labels::Many(v) => v,
             },
             label_match: self.label_match.unwrap_or_default(),
+            source,
             min_score: self.min_score.unwrap_or(DEFAULT_MIN_SCORE) as f32,
             min_frames: self.min_frames.unwrap_or(DEFAULT_MIN_FRAMES),
             min_duration_ns: self
@@ -236,7 +271,7 @@ mod tests {
             err("[[rules]]\ntype = \"fall\"\nlabels = [\"falling\"]\nmin-scor = 0.5\n")
                 .contains("min-scor")
         );
-        assert!(err("[[rules]]\ntype = \"fall\"\n").contains("labels"));
+        assert!(err("[[rules]]\ntype = \"fall\"\n").contains("needs labels"));
         assert!(err("[[rules]\n").contains("invalid TOML"));
         assert!(err("rules = []").contains("no rules"));
         assert!(
@@ -255,6 +290,58 @@ mod tests {
             parse_rules("{\"rules\": [{\"type\": 1}]}", true)
                 .unwrap_err()
                 .contains("invalid JSON")
+        );
+    }
+
+    #[test]
+    fn class_probability_rules() {
+        let rules = parse_rules(
+            r#"
+            [[rules]]
+            type = "fall"
+            class = "fall"
+            min-score = 0.3
+
+            [[rules]]
+            type = "sport"
+            class = ["golf", "tennis"]
+            label-match = "contains"
+            "#,
+            false,
+        )
+        .unwrap();
+        assert_eq!(
+            (rules[0].source, rules[0].labels.clone(), rules[0].min_score),
+            (ScoreSource::Class, vec!["fall".to_string()], 0.3)
+        );
+        assert_eq!(rules[1].labels, vec!["golf", "tennis"]);
+        assert_eq!(rules[1].label_match, LabelMatch::Contains);
+        let json = parse_rules(
+            r#"{"rules": [{"type": "fall", "class": "fall", "min_score": 0.25}]}"#,
+            true,
+        )
+        .unwrap();
+        assert_eq!(
+            (json[0].source, json[0].min_score),
+            (ScoreSource::Class, 0.25)
+        );
+        let both = parse_rules(
+            "[[rules]]\ntype = \"fall\"\nlabels = \"fall\"\nclass = \"fall\"\n",
+            false,
+        )
+        .unwrap_err();
+        assert!(
+            both.contains("not both") && both.contains("rule 'fall'"),
+            "{both}"
+        );
+        // Label-file checks apply to class labels too.
+        let known = vec!["normal".to_string(), "fall".to_string()];
+        let mut rule = Rule::new("fall", &["fell"]);
+        rule.source = ScoreSource::Class;
+        assert!(
+            check_labels(&[rule], &known, Path::new("l.txt"))
+                .unwrap_err()
+                .contains("'fell'")
         );
     }
 

@@ -165,6 +165,11 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             "Comma-separated action labels of the rule given by properties (none: no such rule)",
         ),
         s(
+            "class",
+            "Class",
+            "Comma-separated class labels of the rule given by properties, instead of labels: it fires when such a class's probability reaches min-score, whether or not it is the action",
+        ),
+        s(
             "event-type",
             "Event type",
             "Type (name) of the events of the property rule (default: its first label)",
@@ -176,7 +181,7 @@ pub fn properties() -> Vec<glib::ParamSpec> {
             .build(),
         glib::ParamSpecDouble::builder("min-score")
             .nick("Minimum score")
-            .blurb("Minimum action score of the property rule")
+            .blurb("Minimum action score (class probability, with class) of the property rule")
             .minimum(0.0)
             .maximum(1.0)
             .default_value(rules::DEFAULT_MIN_SCORE)
@@ -394,6 +399,7 @@ pub struct Settings {
     // Rules.
     pub rules_file: Option<PathBuf>,
     pub labels: Option<String>,
+    pub class: Option<String>,
     pub event_type: Option<String>,
     pub label_match: LabelMatch,
     pub min_score: f64,
@@ -442,6 +448,7 @@ impl Default for Settings {
             frames_max_files: DEFAULT_MAX_FILES,
             rules_file: None,
             labels: None,
+            class: None,
             event_type: None,
             label_match: LabelMatch::Exact,
             min_score: rules::DEFAULT_MIN_SCORE,
@@ -480,33 +487,52 @@ impl Default for Settings {
 }
 
 impl Settings {
-    /// The rule of the properties (when `labels` is set), as a rules file would give it.
+    /// The rule of the properties (when `labels` or `class` is set), as a rules file would give
+    /// it.
     fn property_rule(&self) -> Result<Option<RuleSpec>, String> {
-        let Some(labels) = &self.labels else {
-            if self.zone.is_some() || self.event_type.is_some() {
+        let (key, given, source) = match (&self.labels, &self.class) {
+            (Some(labels), None) => ("labels", labels, false),
+            (None, Some(class)) => ("class", class, true),
+            (Some(_), Some(_)) => {
                 return Err(
-                    "zone and event-type belong to the rule of the properties, which needs labels"
+                    "labels and class both set: the rule of the properties fires either on the action (labels) or on a class probability (class)"
                         .into(),
                 );
             }
-            return Ok(None);
+            (None, None) => {
+                if self.zone.is_some() || self.event_type.is_some() {
+                    return Err(
+                        "zone and event-type belong to the rule of the properties, which needs labels or class"
+                            .into(),
+                    );
+                }
+                return Ok(None);
+            }
         };
-        let labels: Vec<String> = labels
+        let labels: Vec<String> = given
             .split(',')
             .map(|l| l.trim().to_string())
             .filter(|l| !l.is_empty())
             .collect();
         if labels.is_empty() {
-            return Err("labels: no label given".into());
+            return Err(format!("{key}: no label given"));
         }
         let zone = self
             .zone
             .as_deref()
             .map(|z| rules::parse_zone(z).map_err(|e| format!("zone '{z}': {e}")))
             .transpose()?;
+        let kind = self.event_type.clone().unwrap_or_else(|| labels[0].clone());
+        let labels = Some(Labels::Many(labels));
+        let (labels, class) = if source {
+            (None, labels)
+        } else {
+            (labels, None)
+        };
         Ok(Some(RuleSpec {
-            kind: self.event_type.clone().unwrap_or_else(|| labels[0].clone()),
-            labels: Labels::Many(labels),
+            kind,
+            labels,
+            class,
             label_match: Some(self.label_match.into()),
             min_score: Some(self.min_score),
             min_frames: Some(self.min_frames),
@@ -546,6 +572,7 @@ impl Settings {
             "frames-max-files" => s.frames_max_files = value.get().unwrap(),
             "rules-file" => s.rules_file = path(value),
             "labels" => s.labels = opt_string(value),
+            "class" => s.class = opt_string(value),
             "event-type" => s.event_type = opt_string(value),
             "label-match" => s.label_match = value.get().unwrap(),
             "min-score" => s.min_score = value.get().unwrap(),
@@ -602,6 +629,7 @@ impl Settings {
             "frames-max-files" => s.frames_max_files.to_value(),
             "rules-file" => path(&s.rules_file),
             "labels" => s.labels.to_value(),
+            "class" => s.class.to_value(),
             "event-type" => s.event_type.to_value(),
             "label-match" => s.label_match.to_value(),
             "min-score" => s.min_score.to_value(),

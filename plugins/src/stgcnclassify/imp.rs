@@ -8,7 +8,7 @@ use gst_base::subclass::prelude::*;
 use recognizer_core::action::{
     Normalization, Schedule, TrackAction, TrackFrame, TrackWindows, WindowSpec, argmax,
 };
-use recognizer_meta::{Action, Person, PoseMeta, TrackState};
+use recognizer_meta::{Action, ClassScore, Person, PoseMeta, TrackState};
 
 use super::NormalizationChoice;
 use crate::{
@@ -74,6 +74,8 @@ struct State {
     spec: WindowSpec,
     output: OutputKind,
     labels: Vec<String>,
+    /// One score entry per class (label quark and class id; the score is filled per person).
+    classes: Vec<ClassScore>,
     windows: TrackWindows,
     width: f32,
     height: f32,
@@ -371,11 +373,15 @@ fn build_state(settings: &Settings) -> Result<State, gst::ErrorMessage> {
         min_frames,
     });
     let output = model.output_kind.unwrap_or(OutputKind::Logits);
+    let classes = (0..model.classes.unwrap_or(labels.len()))
+        .map(|k| ClassScore::new(k as u32, &label_of(&labels, k), 0.0))
+        .collect();
     Ok(State {
         model,
         spec,
         output,
         labels,
+        classes,
         windows,
         width: 0.0,
         height: 0.0,
@@ -583,6 +589,7 @@ impl BaseTransformImpl for StgcnClassify {
                                     score,
                                     window,
                                     window_end: pts,
+                                    scores: row.clone(),
                                 },
                             );
                         }
@@ -606,18 +613,31 @@ impl BaseTransformImpl for StgcnClassify {
             present.len(),
             due.len()
         );
+        let mut scores: Vec<ClassScore> = Vec::with_capacity(state.classes.len());
         for p in persons.iter_mut() {
-            let action = p
-                .track()
-                .and_then(|t| state.windows.action(t.id))
-                .filter(|a| a.score >= score_threshold);
-            let action = action.map(|a| Action {
-                class_id: a.class_id as u32,
-                label: label_of(&state.labels, a.class_id),
-                score: a.score,
-                window: a.window as u32,
-                window_end_pts: a.window_end,
-            });
+            let latest = p.track().and_then(|t| state.windows.action(t.id));
+            // Every class probability of the latest classification, kept whatever the
+            // score-threshold (rules on a class probability read them).
+            scores.clear();
+            if let Some(a) = latest {
+                scores.extend(a.scores.iter().enumerate().map(|(k, &score)| {
+                    let mut entry = state.classes.get(k).copied().unwrap_or_else(|| {
+                        ClassScore::new(k as u32, &label_of(&state.labels, k), 0.0)
+                    });
+                    entry.score = score;
+                    entry
+                }));
+            }
+            p.set_class_scores(&scores);
+            let action = latest
+                .filter(|a| a.score >= score_threshold)
+                .map(|a| Action {
+                    class_id: a.class_id as u32,
+                    label: label_of(&state.labels, a.class_id),
+                    score: a.score,
+                    window: a.window as u32,
+                    window_end_pts: a.window_end,
+                });
             p.set_action(action.as_ref());
         }
         Ok(gst::FlowSuccess::Ok)
