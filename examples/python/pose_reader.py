@@ -19,7 +19,8 @@ Usage: /usr/bin/python3 examples/python/pose_reader.py VIDEO POSE_MODEL ACTION_M
 The plugin must be where GStreamer finds it (installed with meson, or GST_PLUGIN_PATH).
 
 Output, one line each:
-  frame N pts S.SSS persons K: [#ID STATE box [...] score S [action LABEL SCORE]] ...
+  frame N pts S.SSS inferred|skipped persons K: [#ID STATE box [...] score S [predicted]
+      [action LABEL SCORE]]; ...
   event TYPE: track ID, label L, score S, from S.SSS s to S.SSS s, bbox [...]
   pose_reader: F frames, persons in P, T tracks, E events
 """
@@ -51,7 +52,12 @@ def on_buffer(pad, info, counts):
     if meta is None:
         line += " no pose meta"
     else:
-        persons = json.loads(meta.get_structure().get_string("json"))
+        structure = meta.get_structure()
+        persons = json.loads(structure.get_string("json"))
+        # inferred: the pose model ran on this frame (else the persons are the tracker's guesses)
+        ok, inferred = structure.get_boolean("inferred")
+        if ok:
+            line += " inferred" if inferred else " skipped"
         parts = []
         for p in persons:
             if p["track_id"] is not None:
@@ -61,6 +67,8 @@ def on_buffer(pad, info, counts):
                 part = "untracked"
             x1, y1, x2, y2 = p["bbox"]
             part += f" box [{x1:.0f} {y1:.0f} {x2:.0f} {y2:.0f}] score {p['score']:.2f}"
+            if p.get("predicted"):
+                part += " predicted"
             if p["action"] is not None:
                 part += f" action {p['action']['label']} {p['action']['score']:.2f}"
             parts.append(part)
