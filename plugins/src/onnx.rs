@@ -544,4 +544,29 @@ mod tests {
         assert!("cuda:-1".parse::<Device>().is_err());
         assert_eq!(Device::Cuda(2).to_string(), "cuda:2");
     }
+
+    #[test]
+    fn the_installed_folder_is_beside_the_file_holding_this_code() {
+        // Here the code is linked into the test executable; in GStreamer it is the plugin.
+        let exe = std::fs::canonicalize(std::env::current_exe().unwrap()).unwrap();
+        let dir = installed_ort_dir().expect("dladdr finds this code's file");
+        assert_eq!(dir, exe.parent().unwrap().join(INSTALLED_ORT_SUBDIR));
+    }
+
+    #[test]
+    fn without_ort_dylib_path_the_search_goes_beside_the_plugin_then_the_source_tree_then_the_loader()
+     {
+        if std::env::var_os("ORT_DYLIB_PATH").is_some() {
+            return; // an explicit choice is the only place: nothing else to check
+        }
+        let places: Vec<String> = search_places().into_iter().map(|p| p.what).collect();
+        assert_eq!(places.len(), 4, "{places:?}");
+        assert!(places[0].starts_with("beside the plugin: ") && places[0].ends_with("/recognizer"));
+        assert!(places[1].ends_with(".ort/gpu/lib"), "{places:?}");
+        assert_eq!(
+            places[2],
+            format!("the source tree (scripts/setup): {SETUP_ORT_DIR}")
+        );
+        assert_eq!(places[3], "the loader path");
+    }
 }
