@@ -222,7 +222,8 @@ fn shut_down(pipeline: &gst::Pipeline) -> Result<(), PipelineError> {
 }
 
 /// A `pipelines/*.pipeline` description with its `${VARIABLES}` filled in (comments dropped,
-/// lines joined), as `scripts/pipeline` does for gst-launch-1.0.
+/// lines joined), as `scripts/pipeline` does for gst-launch-1.0: an empty value leaves out the
+/// properties whose whole value is that variable (`name="${VAR}"`: the element's default).
 pub fn pipeline_description(name: &str, variables: &[(&str, &str)]) -> String {
     let path = project_path("pipelines").join(name);
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -232,6 +233,9 @@ pub fn pipeline_description(name: &str, variables: &[(&str, &str)]) -> String {
         .collect::<Vec<_>>()
         .join(" ");
     for (key, value) in variables {
+        if value.is_empty() {
+            description = without_property_of(&description, key);
+        }
         description = description.replace(&format!("${{{key}}}"), value);
     }
     assert!(
@@ -239,6 +243,16 @@ pub fn pipeline_description(name: &str, variables: &[(&str, &str)]) -> String {
         "{name}: unfilled variables in {description}"
     );
     description
+}
+
+/// `description` without its `name="${key}"` properties.
+fn without_property_of(description: &str, key: &str) -> String {
+    let value = format!("=\"${{{key}}}\"");
+    description
+        .split(' ')
+        .filter(|word| !(word.ends_with(&value) && word.len() > value.len()))
+        .collect::<Vec<_>>()
+        .join(" ")
 }
 
 /// The records of a JSON Lines file (eventsink's events and frame logs), one per line; panics
@@ -252,4 +266,31 @@ pub fn read_jsonl<T: serde::de::DeserializeOwned>(path: &Path) -> Vec<T> {
                 .unwrap_or_else(|e| panic!("{} line {}: {e}", path.display(), i + 1))
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::pipeline_description;
+
+    #[test]
+    fn an_empty_variable_leaves_its_property_to_the_default() {
+        let vars = |labels| {
+            [
+                ("VIDEO", "/v.mp4"),
+                ("POSE_MODEL", "/p.onnx"),
+                ("ACTION_MODEL", "/a.onnx"),
+                ("ACTION_LABELS", labels),
+                ("OUTDIR", "/o"),
+                ("STREAM", "cam0"),
+            ]
+        };
+        let with = pipeline_description("file-to-events.pipeline", &vars("/l.txt"));
+        assert!(
+            with.contains(r#"model-file="/a.onnx" labels-file="/l.txt" !"#),
+            "{with}"
+        );
+        let without = pipeline_description("file-to-events.pipeline", &vars(""));
+        assert!(!without.contains("labels-file"), "{without}");
+        assert!(without.contains(r#"model-file="/a.onnx" !"#), "{without}");
+    }
 }

@@ -36,11 +36,16 @@ fn python_reads_persons_and_tracks() {
         serde_json::from_str(stdout.lines().next().expect("one frame")).unwrap();
     println!("{frame}");
     assert_eq!(frame["n_persons"], 2, "zidane.jpg shows two people");
+    assert_eq!(frame["inferred"], true, "the pose model ran on the image");
     let persons = frame["persons"].as_array().unwrap();
     assert_eq!(persons.len(), 2);
     for p in persons {
         assert_eq!(p["keypoints"].as_array().unwrap().len(), 17);
         assert_eq!(p["track_state"], "new");
+        assert_eq!(
+            (&p["track_age"], &p["predicted"]),
+            (&0.into(), &false.into())
+        );
         assert!(p["track_id"].as_u64().is_some_and(|id| id >= 1));
         assert!(p["bbox"][2].as_f64().unwrap() > p["bbox"][0].as_f64().unwrap());
     }

@@ -55,6 +55,8 @@ gst::plugin_define!(
     "MIT/X11",
     env!("CARGO_PKG_NAME"),
     env!("CARGO_PKG_NAME"),
-    env!("CARGO_PKG_REPOSITORY"),
+    // Where the build came from: RECOGNIZER_PACKAGE_ORIGIN at build time (meson option
+    // package_origin), else "Unknown package origin" as GStreamer's own builds say (build.rs).
+    env!("RECOGNIZER_PACKAGE_ORIGIN"),
     env!("BUILD_REL_DATE")
 );

@@ -24,8 +24,14 @@ static CAT: LazyLock<gst::DebugCategory> = LazyLock::new(|| {
     )
 });
 
-/// Folder where `scripts/setup` installs the library, fixed at build time.
+/// Folder where `scripts/setup` installs the library in the source tree, fixed at build time: the
+/// development fallback, searched after the folder installed beside the plugin.
 pub const SETUP_ORT_DIR: &str = env!("RECOGNIZER_SETUP_ORT_DIR");
+
+/// Name of the folder beside `libgstrecognizer.so` where `meson install` puts the ONNX Runtime
+/// library (`<pluginsdir>/recognizer/libonnxruntime.so.<version>`; only the versioned file, so
+/// that GStreamer's plugin scanner, which looks at `*.so` files in subfolders too, skips it).
+pub const INSTALLED_ORT_SUBDIR: &str = "recognizer";
 
 /// The loaded library and the environment every session of this process shares.
 pub struct Runtime {
@@ -40,6 +46,28 @@ fn setup_gpu_dir() -> PathBuf {
         .parent()
         .map(|ort| ort.join("gpu"))
         .unwrap_or_default()
+}
+
+/// The file this code was loaded from: `libgstrecognizer.so` when GStreamer loaded the plugin,
+/// the executable when the elements are linked into a program.
+fn own_file() -> Option<PathBuf> {
+    use std::os::unix::ffi::OsStrExt;
+    let mut info: libc::Dl_info = unsafe { std::mem::zeroed() };
+    let address = own_file as fn() -> Option<PathBuf> as *const libc::c_void;
+    // SAFETY: dladdr only reads the loader's tables; `info` is a valid out pointer, and
+    // `dli_fname`, when set, is a NUL-terminated string owned by the loader.
+    let found = unsafe { libc::dladdr(address, &mut info) } != 0;
+    if !found || info.dli_fname.is_null() {
+        return None;
+    }
+    let name = unsafe { std::ffi::CStr::from_ptr(info.dli_fname) };
+    let path = Path::new(std::ffi::OsStr::from_bytes(name.to_bytes()));
+    std::fs::canonicalize(path).ok()
+}
+
+/// The folder `meson install` puts ONNX Runtime in: `recognizer/` beside the plugin's own file.
+pub fn installed_ort_dir() -> Option<PathBuf> {
+    own_file().and_then(|f| f.parent().map(|d| d.join(INSTALLED_ORT_SUBDIR)))
 }
 
 /// `libonnxruntime.so*` files of `dir`, the shortest name (`libonnxruntime.so`, a link to the
@@ -60,18 +88,59 @@ fn libraries_in(dir: &Path) -> Vec<PathBuf> {
     libs
 }
 
-/// The library files tried, in order: `ORT_DYLIB_PATH`; the CUDA build that `scripts/setup
-/// --gpu` installed (it also runs on the CPU); the CPU build of `scripts/setup`; the loader path.
-fn library_candidates() -> Vec<PathBuf> {
-    if let Some(path) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
-        // An explicit choice is the only candidate: silently loading another would hide mistakes.
-        return vec![PathBuf::from(path)];
+/// One place of the search order: what it is (for the error message) and the files it offers.
+struct Place {
+    what: String,
+    files: Vec<PathBuf>,
+}
+
+impl Place {
+    fn folder(what: &str, dir: &Path) -> Self {
+        Self {
+            what: format!("{what} {}", dir.display()),
+            files: libraries_in(dir),
+        }
     }
-    let mut candidates = libraries_in(&setup_gpu_dir().join("lib"));
-    candidates.extend(libraries_in(Path::new(SETUP_ORT_DIR)));
-    candidates.push(PathBuf::from("libonnxruntime.so"));
-    candidates.push(PathBuf::from("libonnxruntime.so.1"));
-    candidates
+}
+
+/// The places searched, in order (README "ONNX Runtime"):
+/// 1. `ORT_DYLIB_PATH`: when set, the only candidate (silently loading another would hide a
+///    mistake);
+/// 2. `recognizer/` beside `libgstrecognizer.so`, where `meson install` puts the library;
+/// 3. the source tree's `.ort/gpu/lib` (`scripts/setup --gpu`, also runs on the CPU) and
+///    `.ort/lib` (`scripts/setup`): the development fallback, fixed at build time;
+/// 4. the loader path (`libonnxruntime.so`, `libonnxruntime.so.1`: `LD_LIBRARY_PATH`, ld.so.conf).
+fn search_places() -> Vec<Place> {
+    if let Some(path) = std::env::var_os("ORT_DYLIB_PATH").filter(|p| !p.is_empty()) {
+        return vec![Place {
+            what: "ORT_DYLIB_PATH".into(),
+            files: vec![PathBuf::from(path)],
+        }];
+    }
+    let mut places = Vec::new();
+    match installed_ort_dir() {
+        Some(dir) => places.push(Place::folder("beside the plugin:", &dir)),
+        None => places.push(Place {
+            what: "beside the plugin (the plugin's own file could not be found)".into(),
+            files: Vec::new(),
+        }),
+    }
+    places.push(Place::folder(
+        "the source tree (scripts/setup --gpu):",
+        &setup_gpu_dir().join("lib"),
+    ));
+    places.push(Place::folder(
+        "the source tree (scripts/setup):",
+        Path::new(SETUP_ORT_DIR),
+    ));
+    places.push(Place {
+        what: "the loader path".into(),
+        files: vec![
+            PathBuf::from("libonnxruntime.so"),
+            PathBuf::from("libonnxruntime.so.1"),
+        ],
+    });
+    places
 }
 
 /// The CUDA 13 and cuDNN 9 libraries ONNX Runtime's CUDA provider needs, in the order they must
@@ -171,30 +240,39 @@ fn preload_cuda_libraries(ort_library: &Path) -> Result<&'static [PathBuf], Stri
         .map_err(Clone::clone)
 }
 
-/// Loads ONNX Runtime once per process. The error names every file tried.
+/// Loads ONNX Runtime once per process, from the first place of [`search_places`] that has a
+/// loadable library. The error names every place searched and why each file failed.
 pub fn runtime() -> Result<&'static Runtime, String> {
     static RUNTIME: OnceLock<Result<Runtime, String>> = OnceLock::new();
     RUNTIME
         .get_or_init(|| {
-            let mut failures = Vec::new();
-            for path in library_candidates() {
-                match ort::init_from(&path) {
-                    Ok(builder) => match builder.with_name("recognizer").build() {
-                        Ok(environment) => {
-                            gst::info!(CAT, "loaded ONNX Runtime from {}", path.display());
-                            return Ok(Runtime { library: path, environment });
+            let mut searched = Vec::new();
+            for place in search_places() {
+                if place.files.is_empty() {
+                    searched.push(format!("{} (no libonnxruntime.so*)", place.what));
+                    continue;
+                }
+                let mut failures = Vec::new();
+                for path in place.files {
+                    match ort::init_from(&path) {
+                        Ok(builder) => match builder.with_name("recognizer").build() {
+                            Ok(environment) => {
+                                gst::info!(CAT, "loaded ONNX Runtime from {} ({})", path.display(), place.what);
+                                return Ok(Runtime { library: path, environment });
+                            }
+                            Err(e) => failures.push(format!("{}: {e}", path.display())),
+                        },
+                        Err(e) => {
+                            gst::debug!(CAT, "could not load ONNX Runtime from {}: {e}", path.display());
+                            failures.push(e.to_string());
                         }
-                        Err(e) => failures.push(format!("{}: {e}", path.display())),
-                    },
-                    Err(e) => {
-                        gst::debug!(CAT, "could not load ONNX Runtime from {}: {e}", path.display());
-                        failures.push(e.to_string());
                     }
                 }
+                searched.push(format!("{} ({})", place.what, failures.join("; ")));
             }
             Err(format!(
-                "could not load the ONNX Runtime library (run scripts/setup, or set ORT_DYLIB_PATH to libonnxruntime.so 1.30 or newer); tried: {}",
-                failures.join("; ")
+                "could not load the ONNX Runtime library (1.30 or newer): install it with the plugin (meson install), run scripts/setup in the source tree, or set ORT_DYLIB_PATH to libonnxruntime.so; searched: {}",
+                searched.join(", then ")
             ))
         })
         .as_ref()
@@ -465,5 +543,30 @@ mod tests {
         assert!(err.contains("'gpu'") && err.contains("cuda:N"), "{err}");
         assert!("cuda:-1".parse::<Device>().is_err());
         assert_eq!(Device::Cuda(2).to_string(), "cuda:2");
+    }
+
+    #[test]
+    fn the_installed_folder_is_beside_the_file_holding_this_code() {
+        // Here the code is linked into the test executable; in GStreamer it is the plugin.
+        let exe = std::fs::canonicalize(std::env::current_exe().unwrap()).unwrap();
+        let dir = installed_ort_dir().expect("dladdr finds this code's file");
+        assert_eq!(dir, exe.parent().unwrap().join(INSTALLED_ORT_SUBDIR));
+    }
+
+    #[test]
+    fn without_ort_dylib_path_the_search_goes_beside_the_plugin_then_the_source_tree_then_the_loader()
+     {
+        if std::env::var_os("ORT_DYLIB_PATH").is_some() {
+            return; // an explicit choice is the only place: nothing else to check
+        }
+        let places: Vec<String> = search_places().into_iter().map(|p| p.what).collect();
+        assert_eq!(places.len(), 4, "{places:?}");
+        assert!(places[0].starts_with("beside the plugin: ") && places[0].ends_with("/recognizer"));
+        assert!(places[1].ends_with(".ort/gpu/lib"), "{places:?}");
+        assert_eq!(
+            places[2],
+            format!("the source tree (scripts/setup): {SETUP_ORT_DIR}")
+        );
+        assert_eq!(places[3], "the loader path");
     }
 }

@@ -1,7 +1,7 @@
 """Reads Recognizer's pose metadata from Python (PyGObject), without linking Rust code.
 
 Usage: /usr/bin/python3 read_pose_meta.py IMAGE.jpg POSE_MODEL.onnx
-Prints one JSON line per frame: {"n_persons": N, "persons": [...]}. Needs GST_PLUGIN_PATH to
+Prints one JSON line per frame: {"n_persons": N, "inferred": bool, "persons": [...]}. Needs GST_PLUGIN_PATH to
 point at the folder holding libgstrecognizer.so.
 """
 import json
@@ -26,9 +26,11 @@ while True:
         break
     meta = sample.get_buffer().get_custom_meta("RecognizerPoseStructure")
     if meta is None:
-        print(json.dumps({"n_persons": None, "persons": None}))
+        print(json.dumps({"n_persons": None, "inferred": None, "persons": None}))
         continue
     structure = meta.get_structure()
     ok, n = structure.get_uint("n-persons")
-    print(json.dumps({"n_persons": n, "persons": json.loads(structure.get_string("json"))}))
+    ok, inferred = structure.get_boolean("inferred")
+    persons = json.loads(structure.get_string("json"))
+    print(json.dumps({"n_persons": n, "inferred": inferred, "persons": persons}))
 pipeline.set_state(Gst.State.NULL)

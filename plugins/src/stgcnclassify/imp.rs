@@ -1,6 +1,7 @@
 use std::{
     path::PathBuf,
     sync::{LazyLock, Mutex},
+    time::{Duration, Instant},
 };
 
 use gst::{glib, prelude::*, subclass::prelude::*};
@@ -101,6 +102,9 @@ pub struct StgcnClassify {
     state: Mutex<Option<State>>,
     stats: Mutex<Stats>,
     frame_errors: FrameErrors,
+    /// The processing latency this element adds in live pipelines (latency query): classifying
+    /// holds a frame back for as long as the model call takes.
+    latency: Mutex<gst::ClockTime>,
 }
 
 #[glib::object_subclass]
@@ -391,6 +395,24 @@ fn build_state(settings: &Settings) -> Result<State, gst::ErrorMessage> {
     })
 }
 
+impl StgcnClassify {
+    /// Raises the latency reported to live pipelines when a classification took longer than it
+    /// allows, and tells the pipeline to ask again.
+    fn update_latency(&self, took: Duration) {
+        // A quarter more than the slowest call so far, so that jitter fits in.
+        let needed = gst::ClockTime::from_nseconds(took.as_nanos() as u64 * 5 / 4);
+        let mut latency = self.latency.lock().unwrap();
+        if needed > *latency {
+            *latency = needed;
+            drop(latency);
+            gst::debug!(CAT, imp = self, "processing latency now {needed}");
+            let _ = self
+                .obj()
+                .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
+        }
+    }
+}
+
 /// The label of a class, `class_K` for a class beyond the labels.
 fn label_of(labels: &[String], class_id: usize) -> String {
     labels
@@ -412,7 +434,20 @@ impl BaseTransformImpl for StgcnClassify {
 
     fn start(&self) -> Result<(), gst::ErrorMessage> {
         let settings = self.settings.lock().unwrap().clone();
-        let state = build_state(&settings)?;
+        let mut state = build_state(&settings)?;
+        // One call on an empty window (its first-call costs included) bounds the processing
+        // latency until frames are timed.
+        let warm_up = Instant::now();
+        let zeros = vec![0.0; state.spec.sample_len()];
+        let (persons_m, frames_t, output) = (state.spec.persons, state.spec.frames, state.output);
+        if let Err(e) = state.model.classify(&zeros, 1, persons_m, frames_t, output) {
+            return Err(gst::error_msg!(
+                gst::ResourceError::Failed,
+                ("The action model fails on an empty window: {}", e)
+            ));
+        }
+        *self.latency.lock().unwrap() =
+            gst::ClockTime::from_nseconds(warm_up.elapsed().as_nanos() as u64 * 2);
         if let Some(reason) = &state.model.fallback_reason {
             gst::element_imp_warning!(
                 self,
@@ -458,6 +493,30 @@ impl BaseTransformImpl for StgcnClassify {
             self.frame_errors.get()
         );
         Ok(())
+    }
+
+    fn query(&self, direction: gst::PadDirection, query: &mut gst::QueryRef) -> bool {
+        let is_latency = matches!(query.view(), gst::QueryView::Latency(_));
+        if direction != gst::PadDirection::Src || !is_latency {
+            return BaseTransformImplExt::parent_query(self, direction, query);
+        }
+        // Upstream's latency, plus the time a classification may hold a frame.
+        if !BaseTransformImplExt::parent_query(self, direction, query) {
+            return false;
+        }
+        if let gst::QueryViewMut::Latency(q) = query.view_mut() {
+            let (live, min, max) = q.result();
+            let ours = *self.latency.lock().unwrap();
+            gst::debug!(
+                CAT,
+                imp = self,
+                "latency: upstream {min}-{max:?}, ours {ours}"
+            );
+            if live {
+                q.set(true, min + ours, max.map(|m| m + ours));
+            }
+        }
+        true
     }
 
     fn sink_event(&self, event: gst::Event) -> bool {
@@ -568,10 +627,12 @@ impl BaseTransformImpl for StgcnClassify {
             }
             let (persons_m, frames_t, output) =
                 (state.spec.persons, state.spec.frames, state.output);
-            match state
+            let started = Instant::now();
+            let result = state
                 .model
-                .classify(&state.batch, due.len(), persons_m, frames_t, output)
-            {
+                .classify(&state.batch, due.len(), persons_m, frames_t, output);
+            self.update_latency(started.elapsed());
+            match result {
                 Ok(rows) => {
                     for (id, row) in due.iter().zip(&rows) {
                         let window = state.windows.frames(*id).map_or(0, |f| f.len());
