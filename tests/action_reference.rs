@@ -1,6 +1,7 @@
 //! `stgcnclassify` against its Python reference (`tools/action_reference.py` and
 //! `tools/stgcn/`): the same windows, normalisation and model give the same scores
-//! (max abs difference <= 1e-4), both through the core + model API and through the element.
+//! (max abs difference <= 1e-4), both through the core + model API and through the element (the
+//! action's score and every class probability the element writes into the metadata).
 //!
 //! Fixtures in tests/fixtures/stgcn/:
 //! - schedule fixtures (`frames` + `expected` per frame and track): a tracked sequence run
@@ -15,7 +16,9 @@ use recognizer::{data_dir, launch};
 use recognizer_core::action::{
     Normalization, Pose, Schedule, TrackFrame, TrackWindows, WindowSpec,
 };
-use recognizer_meta::{Keypoint, Person, PoseMeta, PoseMetaFlags, Track, TrackState};
+use recognizer_meta::{
+    Keypoint, MAX_CLASS_SCORES, Person, PersonFlags, PoseMeta, PoseMetaFlags, Track, TrackState,
+};
 use serde_json::Value;
 
 const TOLERANCE: f32 = 1e-4;
@@ -229,7 +232,7 @@ fn schedule_fixtures_through_the_core() {
 
 /// The element itself, fed the fixture's tracked persons through appsrc: on every frame where
 /// the reference classified a track, the element's action for it has the reference's top class,
-/// score (<= 1e-4) and window length.
+/// score (<= 1e-4) and window length, and its class scores are the reference's (<= 1e-4).
 #[test]
 fn schedule_fixtures_through_the_element() {
     for (path, fixture) in fixtures("frames") {
@@ -313,12 +316,34 @@ fn schedule_fixtures_through_the_element() {
                 .filter(|e| e["frame"].as_u64() == Some(i as u64))
             {
                 let id = e["track_id"].as_u64().unwrap();
-                let action = persons
+                let person = persons
                     .iter()
                     .find(|p| p.track().unwrap().id == id)
-                    .and_then(|p| p.action())
-                    .expect("classified track");
+                    .expect("the track's person");
+                let action = person.action().expect("classified track");
                 let scores = floats(&e["scores"]);
+                // Every class probability in the metadata equals the reference's for its class:
+                // all classes in class order, or, beyond MAX_CLASS_SCORES (NTU-60), the most
+                // probable ones, flagged as truncated.
+                let kept = person.class_scores();
+                let ids: Vec<usize> = kept.iter().map(|s| s.class_id as usize).collect();
+                for s in kept {
+                    assert_eq!(s.label(), format!("class{}", s.class_id));
+                    worst = worst.max((s.score - scores[s.class_id as usize]).abs());
+                }
+                let truncated = person.flags.contains(PersonFlags::SCORES_TRUNCATED);
+                if scores.len() <= MAX_CLASS_SCORES {
+                    assert_eq!(ids, (0..scores.len()).collect::<Vec<_>>());
+                    assert!(!truncated);
+                } else {
+                    assert_eq!((ids.len(), truncated), (MAX_CLASS_SCORES, true));
+                    let least_kept = kept.iter().map(|s| s.score).fold(f32::MAX, f32::min);
+                    let most_dropped = (0..scores.len())
+                        .filter(|k| !ids.contains(k))
+                        .map(|k| scores[k])
+                        .fold(0.0, f32::max);
+                    assert!(most_dropped <= least_kept + TOLERANCE);
+                }
                 let (best, best_score) = scores
                     .iter()
                     .copied()

@@ -1,7 +1,8 @@
 //! The frame log (`eventsink frames-location`) of the real chain against its published JSON Schema
 //! (`schemas/frame.schema.json`): every line of a log that holds frames the pose model skipped
 //! (`rtmopose interval=2`), persons `bytetrack` predicted on them, classified persons with every
-//! class probability, and frames that never passed `rtmopose` (`inferred: null`).
+//! class probability, and frames without pose metadata (`inferred: null`): before `rtmopose`,
+//! and after a `videoflip`, which drops the meta.
 
 #[path = "support/events.rs"]
 mod support;
@@ -15,21 +16,27 @@ const FALLING: &str = "media/video/ntu_S002C002P003R002A043_rgb_falling.avi";
 #[test]
 fn frame_log_of_the_chain_matches_its_schema() {
     let dir = temp_dir("frame-log-schema");
-    let (raw, frames, events) = (
+    let (raw, flipped, frames, events) = (
         dir.join("raw.jsonl"),
+        dir.join("flipped.jsonl"),
         dir.join("frames.jsonl"),
         dir.join("events.jsonl"),
     );
-    // One branch logs the decoded frames before rtmopose: no pose metadata at all.
+    // One branch logs the decoded frames before rtmopose (no pose metadata at all), one after a
+    // videoflip, which drops the meta (it cannot move the coordinates). `video-direction`, not
+    // the deprecated `method`, which GStreamer 1.22's videoflip ignores (it passes frames and
+    // meta through unrotated).
     run_to_eos(&launch(&format!(
         "filesrc location=\"{}\" ! decodebin ! videoconvert ! tee name=t \
          t. ! queue ! eventsink stream=raw frames-location=\"{}\" \
-         t. ! queue ! rtmopose model-file=\"{}\" score-threshold=0.1 interval=2 ! bytetrack ! \
-         stgcnclassify model-file=\"{}\" ! eventsink stream=cam0 labels=fall \
+         t. ! queue ! rtmopose model-file=\"{}\" score-threshold=0.1 interval=2 ! tee name=p \
+         p. ! queue ! videoflip video-direction=180 ! eventsink stream=flipped frames-location=\"{}\" \
+         p. ! queue ! bytetrack ! stgcnclassify model-file=\"{}\" ! eventsink stream=cam0 labels=fall \
          location=\"{}\" frames-location=\"{}\"",
         data(FALLING).display(),
         raw.display(),
         rtmo_model().display(),
+        flipped.display(),
         fall_model().display(),
         events.display(),
         frames.display(),
@@ -38,13 +45,16 @@ fn frame_log_of_the_chain_matches_its_schema() {
 
     let validator = published_schema("frame.schema.json");
     let lines: Vec<serde_json::Value> = read_jsonl(&frames);
-    let raw_lines: Vec<serde_json::Value> = read_jsonl(&raw);
+    let mut raw_lines: Vec<serde_json::Value> = read_jsonl(&raw);
+    let flipped_lines: Vec<serde_json::Value> = read_jsonl(&flipped);
     assert_eq!(lines.len(), raw_lines.len());
+    assert_eq!(lines.len(), flipped_lines.len());
     assert!(lines.len() > 50, "{} frames", lines.len());
-    for line in lines.iter().chain(&raw_lines) {
+    for line in lines.iter().chain(&raw_lines).chain(&flipped_lines) {
         assert_valid(&validator, line);
     }
-    // Before rtmopose: "not looked", not "nobody".
+    // Before rtmopose, or after an element that dropped the meta: "not looked", not "nobody".
+    raw_lines.extend(flipped_lines);
     assert!(
         raw_lines
             .iter()
