@@ -125,4 +125,11 @@ fn no_placeholder_url_in_the_plugin_origin_or_the_crates_metadata() {
             }
         }
     }
+    // The schemas' identifiers (what validators and users cite) are no placeholder addresses.
+    for schema in ["schemas/event.schema.json", "schemas/frame.schema.json"] {
+        let text = std::fs::read_to_string(root().join(schema)).unwrap();
+        let doc: serde_json::Value = serde_json::from_str(&text).unwrap();
+        let id = doc["$id"].as_str().unwrap_or_default();
+        assert!(!id.is_empty() && !placeholder(id), "{schema}: $id {id}");
+    }
 }
