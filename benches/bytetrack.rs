@@ -11,7 +11,7 @@
 //! times the reference's `update` calls (a warm-up pass, then `repeats` passes with a fresh
 //! tracker each). The Rust tracker is timed the same way on the identical numbers (detections
 //! rounded to 4 decimals, built before the clock starts). Both report the best of `repeats`
-//! passes; both sides' track outputs are compared as a sanity check. SPEC target: Rust at least
+//! passes; both sides' track outputs are compared as a sanity check. project target: Rust at least
 //! 20x faster.
 
 use std::{
@@ -348,7 +348,7 @@ fn main() {
     }
     if py_results.is_some() {
         println!();
-        println!("SPEC target: Rust >= 20x faster than the Python reference at every size.");
+        println!("project target: Rust >= 20x faster than the Python reference at every size.");
         if !all_same {
             println!(
                 "WARNING: the two trackers' outputs differ on a bench sequence (see core/tests/bytetrack_reference.rs)"

@@ -1,5 +1,5 @@
 //! Memory in steady state: the whole chain on 10,000 frames (the hugging clip decoded once and
-//! pushed again and again through appsrc), resident memory sampled along the way. SPEC target:
+//! pushed again and again through appsrc), resident memory sampled along the way. project target:
 //! no growth beyond 10 MB over 10,000 frames.
 //!
 //! `cargo bench --bench memory_soak -- [frames=10000] [interval=10] [threads=2] [streams=1]`
@@ -116,6 +116,8 @@ fn main() {
     if samples.len() >= 2 {
         // The first thousand frames include warm-up (arenas, windows filling): growth is counted after.
         let growth = (*samples.last().unwrap() as f64 - samples[0] as f64) / 1024.0;
-        println!("RSS growth from frame 1000 to {frames}: {growth:.1} MiB (SPEC target <= 10 MB)");
+        println!(
+            "RSS growth from frame 1000 to {frames}: {growth:.1} MiB (project target <= 10 MB)"
+        );
     }
 }

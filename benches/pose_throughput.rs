@@ -9,7 +9,7 @@
 //! PLAYING to EOS, decode included; also with a `queue` before `rtmopose`, and the full chain
 //! with a queue, `bytetrack` and `stgcnclassify` (the project's fall model, 1 thread), once in
 //! one streaming thread after the queue and once with a second `queue` before `stgcnclassify`
-//! (the classifier in a thread of its own). SPEC target: chain / raw >= 0.95.
+//! (the classifier in a thread of its own). project target: chain / raw >= 0.95.
 
 use std::time::Instant;
 
@@ -213,7 +213,7 @@ fn main() {
         );
     }
     println!(
-        "median ratio to raw inference: chain {:.3}, chain with a queue before rtmopose {:.3}, full chain {:.3}, full chain with a queue before stgcnclassify {:.3} (SPEC target >= 0.95)",
+        "median ratio to raw inference: chain {:.3}, chain with a queue before rtmopose {:.3}, full chain {:.3}, full chain with a queue before stgcnclassify {:.3} (project target >= 0.95)",
         recognizer::median(ratios),
         recognizer::median(queued_ratios),
         recognizer::median(full_ratios),
