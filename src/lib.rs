@@ -11,6 +11,6 @@ pub mod pipeline;
 pub use data::{data, data_dir, fall_model, rtmo_model, yolo_dynamic_model, yolo_model};
 pub use metrics::{bench_arg, id_consistency, median, oks, resident_kib};
 pub use pipeline::{
-    Frame, PipelineError, collect_frames, collect_frames_in, init, launch, pipeline_description,
-    read_jsonl, run_to_eos, run_to_eos_within,
+    Frame, PipelineError, collect_frames, collect_frames_in, decoded_frames, init, launch,
+    pipeline_description, read_jsonl, run_to_eos, run_to_eos_within,
 };

@@ -144,6 +144,31 @@ fn collect_at(
     frames
 }
 
+/// The first `limit` frames (all with `None`) of the video file `path`, decoded and converted to
+/// `caps` (e.g. `video/x-raw,format=RGB,width=640,height=360`), for tests that push frames
+/// themselves (live `appsrc` cameras). Each wait for a frame is bounded.
+pub fn decoded_frames(path: &Path, caps: &str, limit: Option<usize>) -> Vec<gst::Buffer> {
+    let pipeline = launch(&format!(
+        "filesrc location=\"{}\" ! decodebin ! videoconvert ! videoscale ! {caps} ! appsink name=sink sync=false",
+        path.display()
+    ));
+    let sink = pipeline
+        .by_name("sink")
+        .unwrap()
+        .downcast::<gst_app::AppSink>()
+        .unwrap();
+    pipeline.set_state(gst::State::Playing).unwrap();
+    let mut frames = Vec::new();
+    while limit.is_none_or(|n| frames.len() < n) {
+        let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(60)) else {
+            break;
+        };
+        frames.push(sample.buffer_owned().unwrap());
+    }
+    pipeline.set_state(gst::State::Null).unwrap();
+    frames
+}
+
 /// Plays `pipeline` until EOS or an error; always leaves it in NULL. Returns the warning
 /// messages posted on the way.
 pub fn run_to_eos(pipeline: &gst::Pipeline) -> Result<Vec<String>, PipelineError> {

@@ -86,7 +86,7 @@ use std::{
 };
 
 use gst::prelude::*;
-use recognizer::{data, fall_model, launch, read_jsonl, rtmo_model};
+use recognizer::{data, decoded_frames, fall_model, launch, read_jsonl, rtmo_model};
 use recognizer_meta::FrameRecord;
 use support::temp_dir;
 
@@ -122,21 +122,7 @@ const LOOP_NS: u64 = CLIP_FRAMES as u64 * PERIOD_NS;
 
 /// The falling clip, decoded and scaled to [`CAPS`].
 fn decoded_clip() -> Vec<gst::Buffer> {
-    let pipeline = launch(&format!(
-        "filesrc location=\"{}\" ! decodebin ! videoconvert ! videoscale ! {CAPS} ! appsink name=sink sync=false",
-        data(FALLING).display()
-    ));
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut frames = Vec::new();
-    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(60)) {
-        frames.push(sample.buffer_owned().unwrap());
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
+    let frames = decoded_frames(&data(FALLING), CAPS, None);
     assert_eq!(frames.len(), CLIP_FRAMES, "frames decoded from {FALLING}");
     frames
 }

@@ -19,7 +19,7 @@ use std::{
 };
 
 use gst::prelude::*;
-use recognizer::{data, fall_model, launch, rtmo_model};
+use recognizer::{data, decoded_frames, fall_model, launch, rtmo_model};
 
 const FALLING: &str = "media/video/ntu_S002C002P003R002A043_rgb_falling.avi";
 const CAPS: &str = "video/x-raw,format=RGB,width=640,height=360,pixel-aspect-ratio=1/1";
@@ -60,25 +60,8 @@ fn stgcnclassify_adds_its_processing_latency() {
 }
 
 /// The falling clip's frames `first..first + n`, scaled to [`CAPS`].
-fn decoded_frames(first: usize, n: usize) -> Vec<gst::Buffer> {
-    let pipeline = launch(&format!(
-        "filesrc location=\"{}\" ! decodebin ! videoconvert ! videoscale ! {CAPS} ! appsink name=sink sync=false",
-        data(FALLING).display()
-    ));
-    let sink = pipeline
-        .by_name("sink")
-        .unwrap()
-        .downcast::<gst_app::AppSink>()
-        .unwrap();
-    pipeline.set_state(gst::State::Playing).unwrap();
-    let mut frames = Vec::new();
-    while let Some(sample) = sink.try_pull_sample(gst::ClockTime::from_seconds(60)) {
-        frames.push(sample.buffer_owned().unwrap());
-        if frames.len() == first + n {
-            break;
-        }
-    }
-    pipeline.set_state(gst::State::Null).unwrap();
+fn clip_frames(first: usize, n: usize) -> Vec<gst::Buffer> {
+    let mut frames = decoded_frames(&data(FALLING), CAPS, Some(first + n));
     assert_eq!(frames.len(), first + n, "the clip is too short");
     frames.split_off(first)
 }
@@ -89,7 +72,7 @@ fn live_preview_through_the_chain_drops_no_frames() {
     // pose model in a debug build (a stream faster than the model cannot be kept live by any
     // latency). Frames 30-59 hold the fall, so stgcnclassify classifies (stride 1).
     const FPS: u64 = 3;
-    let frames = decoded_frames(30, 30);
+    let frames = clip_frames(30, 30);
     let n = frames.len();
     let pipeline = launch(&format!(
         "appsrc name=src is-live=true format=time do-timestamp=true caps=\"{CAPS},framerate={FPS}/1\" ! \

@@ -9,6 +9,7 @@ mod bytetrack;
 pub mod errors;
 mod eventsink;
 pub mod labels;
+mod latency;
 pub mod onnx;
 pub mod pose_engine;
 pub mod pose_model;

@@ -12,6 +12,7 @@ use recognizer_meta::{Person, PoseMeta, PoseMetaFlags};
 use recognizer_core::pacing::IntervalController;
 
 use crate::{
+    latency::ProcessingLatency,
     onnx::Device,
     pose_engine::{self, EngineConfig, Member, Pending},
     pose_model::ModelFormat,
@@ -219,7 +220,7 @@ pub struct RtmoPose {
     srcpad: gst::Pad,
     settings: Mutex<Settings>,
     /// The processing latency this element reports to live pipelines (latency query).
-    latency: Mutex<gst::ClockTime>,
+    latency: ProcessingLatency,
     state: Mutex<Option<State>>,
     pipe: Mutex<Pipe>,
     pipe_changed: Condvar,
@@ -290,7 +291,7 @@ impl ObjectSubclass for RtmoPose {
             sinkpad,
             srcpad,
             settings: Mutex::new(Settings::default()),
-            latency: Mutex::new(gst::ClockTime::ZERO),
+            latency: ProcessingLatency::default(),
             state: Mutex::new(None),
             pipe: Mutex::new(Pipe::default()),
             pipe_changed: Condvar::new(),
@@ -632,8 +633,7 @@ impl RtmoPose {
         );
         // Until a frame has been timed, the model's warm-up call (set-up costs included) bounds
         // the processing latency.
-        *self.latency.lock().unwrap() =
-            gst::ClockTime::from_nseconds(member.first_call().as_nanos() as u64 * 2);
+        self.latency.start_from_warm_up(member.first_call());
         *self.stats.lock().unwrap() = Stats {
             current_interval: settings.interval.max(1),
             execution_provider: Some(member.execution_provider().to_string()),
@@ -931,7 +931,8 @@ impl RtmoPose {
             } => {
                 let inferred = self.finish_frame(buffer.make_mut(), index, work);
                 if inferred {
-                    self.update_latency(arrived.elapsed());
+                    self.latency
+                        .raise(self.obj().upcast_ref(), *CAT, arrived.elapsed());
                 }
                 self.srcpad.push(buffer)
             }
@@ -1103,40 +1104,14 @@ impl RtmoPose {
         Some((now, now.nseconds() as i64 - running.nseconds() as i64))
     }
 
-    /// Raises the latency reported to live pipelines when a frame took longer than it allows,
-    /// and tells the pipeline to ask again.
-    fn update_latency(&self, took: Duration) {
-        // A quarter more than the slowest frame so far, so that jitter fits in.
-        let needed = gst::ClockTime::from_nseconds(took.as_nanos() as u64 * 5 / 4);
-        let mut latency = self.latency.lock().unwrap();
-        if needed > *latency {
-            *latency = needed;
-            drop(latency);
-            gst::debug!(CAT, imp = self, "processing latency now {needed}");
-            let _ = self
-                .obj()
-                .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
-        }
-    }
-
     fn src_query(&self, pad: &gst::Pad, query: &mut gst::QueryRef) -> bool {
         if let gst::QueryViewMut::Latency(q) = query.view_mut() {
             let mut upstream = gst::query::Latency::new();
             if !self.sinkpad.peer_query(&mut upstream) {
                 return false;
             }
-            let (live, min, max) = upstream.result();
-            let ours = *self.latency.lock().unwrap();
-            gst::debug!(
-                CAT,
-                imp = self,
-                "latency: upstream {min}-{max:?}, ours {ours}"
-            );
-            if live {
-                q.set(true, min + ours, max.map(|m| m + ours));
-            } else {
-                q.set(false, min, max);
-            }
+            self.latency
+                .answer(self.obj().upcast_ref(), *CAT, q, upstream.result());
             return true;
         }
         gst::Pad::query_default(pad, Some(&*self.obj()), query)

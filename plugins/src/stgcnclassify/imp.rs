@@ -1,7 +1,7 @@
 use std::{
     path::PathBuf,
     sync::{LazyLock, Mutex},
-    time::{Duration, Instant},
+    time::Instant,
 };
 
 use gst::{glib, prelude::*, subclass::prelude::*};
@@ -15,6 +15,7 @@ use super::NormalizationChoice;
 use crate::{
     action_model::{self, ActionModel, OutputKind},
     errors::{FrameErrors, settings_error},
+    latency::ProcessingLatency,
     onnx::{Device, SessionRequest},
 };
 
@@ -104,7 +105,7 @@ pub struct StgcnClassify {
     frame_errors: FrameErrors,
     /// The processing latency this element adds in live pipelines (latency query): classifying
     /// holds a frame back for as long as the model call takes.
-    latency: Mutex<gst::ClockTime>,
+    latency: ProcessingLatency,
 }
 
 #[glib::object_subclass]
@@ -395,23 +396,7 @@ fn build_state(settings: &Settings) -> Result<State, gst::ErrorMessage> {
     })
 }
 
-impl StgcnClassify {
-    /// Raises the latency reported to live pipelines when a classification took longer than it
-    /// allows, and tells the pipeline to ask again.
-    fn update_latency(&self, took: Duration) {
-        // A quarter more than the slowest call so far, so that jitter fits in.
-        let needed = gst::ClockTime::from_nseconds(took.as_nanos() as u64 * 5 / 4);
-        let mut latency = self.latency.lock().unwrap();
-        if needed > *latency {
-            *latency = needed;
-            drop(latency);
-            gst::debug!(CAT, imp = self, "processing latency now {needed}");
-            let _ = self
-                .obj()
-                .post_message(gst::message::Latency::builder().src(&*self.obj()).build());
-        }
-    }
-}
+impl StgcnClassify {}
 
 /// The label of a class, `class_K` for a class beyond the labels.
 fn label_of(labels: &[String], class_id: usize) -> String {
@@ -446,8 +431,7 @@ impl BaseTransformImpl for StgcnClassify {
                 ("The action model fails on an empty window: {}", e)
             ));
         }
-        *self.latency.lock().unwrap() =
-            gst::ClockTime::from_nseconds(warm_up.elapsed().as_nanos() as u64 * 2);
+        self.latency.start_from_warm_up(warm_up.elapsed());
         if let Some(reason) = &state.model.fallback_reason {
             gst::element_imp_warning!(
                 self,
@@ -505,16 +489,9 @@ impl BaseTransformImpl for StgcnClassify {
             return false;
         }
         if let gst::QueryViewMut::Latency(q) = query.view_mut() {
-            let (live, min, max) = q.result();
-            let ours = *self.latency.lock().unwrap();
-            gst::debug!(
-                CAT,
-                imp = self,
-                "latency: upstream {min}-{max:?}, ours {ours}"
-            );
-            if live {
-                q.set(true, min + ours, max.map(|m| m + ours));
-            }
+            let upstream = q.result();
+            self.latency
+                .answer(self.obj().upcast_ref(), *CAT, q, upstream);
         }
         true
     }
@@ -631,7 +608,8 @@ impl BaseTransformImpl for StgcnClassify {
             let result = state
                 .model
                 .classify(&state.batch, due.len(), persons_m, frames_t, output);
-            self.update_latency(started.elapsed());
+            self.latency
+                .raise(self.obj().upcast_ref(), *CAT, started.elapsed());
             match result {
                 Ok(rows) => {
                     for (id, row) in due.iter().zip(&rows) {
