@@ -111,7 +111,7 @@ impl RuleSpec {
             (None, Some(classes)) => (classes, ScoreSource::Class),
             (Some(_), Some(_)) => {
                 return Err(format!(
-                    "rule '{}': give either labels (action labels) or class (class probabilities), not both",
+                    "rule '{}': labels and class both given: give either labels (action labels) or class (class probabilities), not both",
                     self.kind
                 ));
             }

@@ -490,45 +490,37 @@ impl Settings {
     /// The rule of the properties (when `labels` or `class` is set), as a rules file would give
     /// it.
     fn property_rule(&self) -> Result<Option<RuleSpec>, String> {
-        let (key, given, source) = match (&self.labels, &self.class) {
-            (Some(labels), None) => ("labels", labels, false),
-            (None, Some(class)) => ("class", class, true),
-            (Some(_), Some(_)) => {
+        // A comma-separated list; `RuleSpec::into_rule` refuses `labels` and `class` together.
+        let list = |key: &str, given: &Option<String>| -> Result<Option<Vec<String>>, String> {
+            let Some(given) = given else { return Ok(None) };
+            let labels: Vec<String> = given
+                .split(',')
+                .map(|l| l.trim().to_string())
+                .filter(|l| !l.is_empty())
+                .collect();
+            if labels.is_empty() {
+                return Err(format!("{key}: no label given"));
+            }
+            Ok(Some(labels))
+        };
+        let labels = list("labels", &self.labels)?;
+        let class = list("class", &self.class)?;
+        let Some(first) = labels.iter().chain(&class).next().map(|l| l[0].clone()) else {
+            if self.zone.is_some() || self.event_type.is_some() {
                 return Err(
-                    "labels and class both set: the rule of the properties fires either on the action (labels) or on a class probability (class)"
+                    "zone and event-type belong to the rule of the properties, which needs labels or class"
                         .into(),
                 );
             }
-            (None, None) => {
-                if self.zone.is_some() || self.event_type.is_some() {
-                    return Err(
-                        "zone and event-type belong to the rule of the properties, which needs labels or class"
-                            .into(),
-                    );
-                }
-                return Ok(None);
-            }
+            return Ok(None);
         };
-        let labels: Vec<String> = given
-            .split(',')
-            .map(|l| l.trim().to_string())
-            .filter(|l| !l.is_empty())
-            .collect();
-        if labels.is_empty() {
-            return Err(format!("{key}: no label given"));
-        }
         let zone = self
             .zone
             .as_deref()
             .map(|z| rules::parse_zone(z).map_err(|e| format!("zone '{z}': {e}")))
             .transpose()?;
-        let kind = self.event_type.clone().unwrap_or_else(|| labels[0].clone());
-        let labels = Some(Labels::Many(labels));
-        let (labels, class) = if source {
-            (None, labels)
-        } else {
-            (labels, None)
-        };
+        let kind = self.event_type.clone().unwrap_or(first);
+        let (labels, class) = (labels.map(Labels::Many), class.map(Labels::Many));
         Ok(Some(RuleSpec {
             kind,
             labels,

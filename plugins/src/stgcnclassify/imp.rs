@@ -396,8 +396,6 @@ fn build_state(settings: &Settings) -> Result<State, gst::ErrorMessage> {
     })
 }
 
-impl StgcnClassify {}
-
 /// The label of a class, `class_K` for a class beyond the labels.
 fn label_of(labels: &[String], class_id: usize) -> String {
     labels
